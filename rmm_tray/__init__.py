@@ -1,0 +1,29 @@
+"""RunMyModel tray: a local llama.cpp assistant in the system tray.
+
+This module is the public plugin API. Plugins import only from here:
+
+    from rmm_tray import hookimpl, PromptTemplate, ModelSource, HistoryBackend
+
+It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fast.
+"""
+
+from rmm_tray.history_api import ChatMessage, ChatSummary, HistoryBackend
+from rmm_tray.hookspecs import hookimpl
+from rmm_tray.sources_api import LocalModelCandidate, ModelSource
+from rmm_tray.templates import PromptTemplate, TemplateError
+from rmm_tray.tray_api import MenuItem
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChatMessage",
+    "ChatSummary",
+    "HistoryBackend",
+    "LocalModelCandidate",
+    "MenuItem",
+    "ModelSource",
+    "PromptTemplate",
+    "TemplateError",
+    "hookimpl",
+    "__version__",
+]

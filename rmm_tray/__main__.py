@@ -1,0 +1,3 @@
+from rmm_tray.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""config.toml: written once with commented defaults, read with tomllib.
+
+The commented template below is the single source of the defaults, so the file a
+person edits and the values the code falls back to cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from rmm_tray.atomic import atomic_write_text
+
+DEFAULT_CONFIG_TEXT = """\
+# RunMyModel tray settings. Delete a line to get its default back.
+
+[model]
+# Model loaded on first use: a file name in models/, a unique part of one, or a path.
+# Empty: the first model found in models/.
+default = ""
+# Context length in tokens; clamped to what the model was trained for.
+context_length = 4096
+# Layers offloaded to the GPU: -1 = all of them when llama.cpp has GPU support, 0 = CPU only.
+gpu_layers = -1
+# CPU threads for generation; 0 = the number of physical cores.
+threads = 0
+# Chat template override: "" = the GGUF's own template (or a per-architecture fallback),
+# else a llama-cpp-python chat format name such as "chatml", "gemma" or "llama-3".
+chat_template = ""
+
+[generation]
+max_tokens = 512
+temperature = 0.7
+top_p = 0.95
+top_k = 40
+min_p = 0.05
+repeat_penalty = 1.1
+
+[engine]
+# Memory kept for the states of recent chats, so going back to one does not re-read it (MiB).
+state_cache_mib = 512
+
+[history]
+# Chat-history backend, by name; plugins can add their own.
+backend = "jsonl"
+
+[plugins]
+# Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
+disabled = []
+"""
+
+
+class ConfigError(Exception):
+    """config.toml cannot be read; the message is one line."""
+
+
+def _defaults() -> dict[str, Any]:
+    return tomllib.loads(DEFAULT_CONFIG_TEXT)
+
+
+_DEFAULTS = _defaults()
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(out.get(key), dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config.toml: [{where}{key}] must be a table")
+            out[key] = _merge(out[key], value, f"{where}{key}.")
+            continue
+        default = base.get(key)
+        if default is not None and not _same_kind(default, value):
+            raise ConfigError(
+                f"config.toml: {where}{key} should be {type(default).__name__}, "
+                f"got {value!r}"
+            )
+        out[key] = value
+    return out
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+class Config:
+    """Settings with defaults filled in. Read with ``cfg["model"]["context_length"]``."""
+
+    def __init__(self, data: dict[str, Any], path: Path | None = None) -> None:
+        self.data = data
+        self.path = path
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.data[section]
+
+    @classmethod
+    def defaults(cls) -> "Config":
+        return cls(copy.deepcopy(_DEFAULTS))
+
+    @classmethod
+    def load(cls, path: Path, *, create: bool = True) -> "Config":
+        if not path.exists():
+            if create:
+                atomic_write_text(path, DEFAULT_CONFIG_TEXT)
+            return cls(copy.deepcopy(_DEFAULTS), path)
+        try:
+            user = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config.toml: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config.toml: cannot read: {exc}") from None
+        return cls(_merge(_DEFAULTS, user), path)

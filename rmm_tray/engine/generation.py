@@ -1,0 +1,179 @@
+"""One chat turn on an open model: prompt in, events out.
+
+Runs on the engine thread only. Uses ``Llama.generate``, which reuses the longest
+KV prefix already in the context, so the next turn of a chat processes only what
+is new.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import llama_cpp
+import numpy as np
+
+from rmm_tray.engine.chat_format import ChatFormat
+from rmm_tray.engine.types import Done, EngineError, GenParams, Token
+
+log = logging.getLogger(__name__)
+
+
+class StopScanner:
+    """Holds back text that may be the start of a stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.keep = max((len(s) for s in self.stops), default=1) - 1
+        self.buffer = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return (text safe to show, whether a stop string was reached)."""
+        self.buffer += text
+        if not self.stops:
+            out, self.buffer = self.buffer, ""
+            return out, False
+        hits = [i for i in (self.buffer.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.buffer = self.buffer[: min(hits)], ""
+            return out, True
+        cut = len(self.buffer) - self.keep
+        # Keep back only a tail that could still grow into a stop string.
+        while cut < len(self.buffer) and not any(
+            s.startswith(self.buffer[cut:]) for s in self.stops
+        ):
+            cut += 1
+        out, self.buffer = self.buffer[:cut], self.buffer[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.buffer = self.buffer, ""
+        return out
+
+
+def fit_messages(
+    messages: list[dict[str, Any]], count: Callable[[list[dict[str, Any]]], int], limit: int
+) -> list[dict[str, Any]]:
+    """Drop the oldest turns (never the system message or the last message) until
+    the prompt fits in ``limit`` tokens."""
+    msgs = list(messages)
+    head = [m for m in msgs[:1] if m["role"] == "system"]
+    body = msgs[len(head):]
+    while count(head + body) > limit:
+        if len(body) <= 1:
+            raise EngineError(
+                f"the message is longer than the context ({count(head + body)} > {limit} "
+                "tokens); shorten it or raise context_length"
+            )
+        body = body[1:]
+        # A conversation should start with the user speaking.
+        while len(body) > 1 and body[0]["role"] != "user":
+            body = body[1:]
+    if len(body) != len(msgs) - len(head):
+        log.info("dropped %d old messages to fit the context", len(msgs) - len(head) - len(body))
+    return head + body
+
+
+def tokenize_prompt(llama: llama_cpp.Llama, prompt: str, bos_text: str) -> list[int]:
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    add_bos = bool(llama_cpp.llama_vocab_get_add_bos(vocab)) and not (
+        bos_text and prompt.startswith(bos_text)
+    )
+    return llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+
+
+def cached_prefix(llama: llama_cpp.Llama, tokens: list[int]) -> int:
+    n = min(llama.n_tokens, len(tokens))
+    if n == 0:
+        return 0
+    diff = np.nonzero(llama.input_ids[:n] != np.asarray(tokens[:n], dtype=np.intc))[0]
+    return int(diff[0]) if diff.size else n
+
+
+def run_turn(
+    llama: llama_cpp.Llama,
+    fmt: ChatFormat,
+    messages: list[dict[str, Any]],
+    params: GenParams,
+    cancel: threading.Event,
+    *,
+    model_name: str,
+    bos_text: str,
+) -> Iterator[Token | Done]:
+    started = time.perf_counter()
+    n_ctx = llama.n_ctx()
+    reserve = min(params.max_tokens, max(16, n_ctx // 4))
+    messages = fit_messages(
+        messages, lambda m: len(tokenize_prompt(llama, fmt.render(m), bos_text)), n_ctx - reserve
+    )
+    tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
+    cached = cached_prefix(llama, tokens)
+    if cached == len(tokens):
+        cached -= 1  # generate() replays the last token to get fresh logits
+    budget = min(params.max_tokens, n_ctx - len(tokens))
+    if params.seed is not None:
+        llama.set_seed(params.seed)
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    scanner = StopScanner(fmt.stop)
+    completion = 0
+    received = 0  # every sampled token, end-of-turn included: each cost a decode
+    first_at: float | None = None
+    stop_reason = "length"
+    leading = True
+    gen = llama.generate(
+        tokens,
+        top_k=params.top_k,
+        top_p=params.top_p,
+        min_p=params.min_p,
+        temp=params.temperature,
+        repeat_penalty=params.repeat_penalty,
+    )
+    try:
+        for token in gen:
+            received += 1
+            if first_at is None:
+                first_at = time.perf_counter()
+            if cancel.is_set():
+                stop_reason = "cancelled"
+                break
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                stop_reason = "stop"
+                break
+            completion += 1
+            text, stopped = scanner.feed(decoder.decode(llama.detokenize([token])))
+            if leading and text:
+                text = text.lstrip()
+                leading = not text
+            if text:
+                yield Token(text)
+            if stopped:
+                stop_reason = "stop"
+                break
+            if completion >= budget:
+                break
+    finally:
+        gen.close()
+    if stop_reason != "stop":
+        tail = scanner.flush() + decoder.decode(b"", final=True)
+        if tail and not (leading and not tail.strip()):
+            yield Token(tail.lstrip() if leading else tail)
+    ended = time.perf_counter()
+    first_at = first_at or ended
+    prompt_s = first_at - started
+    decode_s = ended - first_at
+    yield Done(
+        model=model_name,
+        prompt_tokens=len(tokens),
+        cached_tokens=max(cached, 0),
+        completion_tokens=completion,
+        ttft_s=round(prompt_s, 4),
+        prompt_tok_s=round((len(tokens) - max(cached, 0)) / prompt_s, 2) if prompt_s > 0 else 0.0,
+        decode_tok_s=round((received - 1) / decode_s, 2) if received > 1 and decode_s > 0 else 0.0,
+        stop_reason=stop_reason,
+    )

@@ -1,0 +1,87 @@
+"""What goes into the engine and what comes out of it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+class EngineError(RuntimeError):
+    """A request failed; ``str(err)`` is one line a person can act on."""
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    context_length: int = 4096
+    #: -1: all layers when llama.cpp has GPU support, else none.
+    gpu_layers: int = -1
+    #: 0: the number of physical cores.
+    threads: int = 0
+    #: "" = the GGUF's template, else a fallback name ("gemma", "chatml", ...).
+    chat_template: str = ""
+    state_cache_bytes: int = 512 << 20
+    batch_size: int = 512
+
+
+@dataclass(frozen=True)
+class GenParams:
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    type: str = "token"
+
+
+@dataclass(frozen=True)
+class Done:
+    model: str
+    prompt_tokens: int
+    #: Prompt tokens served from the KV cache instead of being processed again.
+    cached_tokens: int
+    completion_tokens: int
+    ttft_s: float
+    prompt_tok_s: float
+    decode_tok_s: float
+    #: "stop" (end of turn), "length" (max tokens or context full) or "cancelled".
+    stop_reason: str
+    type: str = "done"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    type: str = "error"
+
+
+Event = Token | Done | Failed
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    path: Path
+    architecture: str
+    n_ctx: int
+    n_ctx_train: int
+    gpu_layers: int
+    threads: int
+    chat_template: str  # "gguf" or the fallback's name
+    load_s: float
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    state: str  # "idle" | "loading" | "generating"
+    model: Path | None
+    error: str | None = None

@@ -1,0 +1,269 @@
+"""The engine: one thread owns the llama_cpp.Llama; everything else sends it work.
+
+llama_cpp.Llama is not thread-safe. Callers (CLI, tray, popup bridge) get a
+Future or a ChatStream back at once and never touch the model themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rmm_tray.engine import llama_log, state_cache
+from rmm_tray.engine.chat_format import ChatFormat, choose_format
+from rmm_tray.engine.generation import run_turn
+from rmm_tray.engine.loader import OpenedModel, open_model
+from rmm_tray.engine.types import (
+    Done,
+    EngineError,
+    EngineSettings,
+    EngineStatus,
+    Event,
+    Failed,
+    GenParams,
+    LoadedModel,
+    Token,
+)
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+class ChatStream:
+    """The events of one reply, as they come. Iterate it; ``cancel()`` from any thread."""
+
+    def __init__(self) -> None:
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def _put(self, event: Any) -> None:
+        self._events.put(event)
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            event = self._events.get()
+            if event is _END:
+                return
+            yield event
+
+    def text(self) -> str:
+        """Wait for the whole reply; raise EngineError if it failed."""
+        parts = []
+        for event in self:
+            if isinstance(event, Token):
+                parts.append(event.text)
+            elif isinstance(event, Failed):
+                raise EngineError(event.message)
+        return "".join(parts)
+
+
+@dataclass
+class _Chat:
+    messages: list[dict[str, Any]]
+    params: GenParams
+    model: Path | None
+    chat_id: str | None
+    stream: ChatStream = field(default_factory=ChatStream)
+
+
+@dataclass
+class _Call:
+    name: str
+    args: tuple[Any, ...]
+    future: Future[Any] = field(default_factory=Future)
+
+
+class Engine:
+    def __init__(self, settings: EngineSettings | None = None, default_model: Path | None = None):
+        self.settings = settings or EngineSettings()
+        self.default_model = default_model
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._state = "idle"
+        self._error: str | None = None
+        self._model: OpenedModel | None = None
+        self._format: ChatFormat | None = None
+        self._bos = ""
+        self._loaded: LoadedModel | None = None
+        self._states = state_cache.StateCache(self.settings.state_cache_bytes)
+        self._current_chat: str | None = None
+        llama_log.install()
+        self._thread = threading.Thread(target=self._run, name="rmm-engine", daemon=True)
+        self._thread.start()
+
+    # -- public, callable from any thread ------------------------------------
+
+    def load(self, path: Path) -> Future[LoadedModel]:
+        return self._call("load", Path(path))
+
+    def unload(self) -> Future[None]:
+        return self._call("unload")
+
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        params: GenParams | None = None,
+        *,
+        model: Path | None = None,
+        chat_id: str | None = None,
+    ) -> ChatStream:
+        job = _Chat(list(messages), params or GenParams(), model, chat_id)
+        self._jobs.put(job)
+        return job.stream
+
+    def status(self) -> EngineStatus:
+        path = self._loaded.path if self._loaded else None
+        return EngineStatus(self._state, path, self._error)
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join(timeout)
+
+    # -- engine thread -------------------------------------------------------
+
+    def _call(self, name: str, *args: Any) -> Future[Any]:
+        call = _Call(name, args)
+        self._jobs.put(call)
+        return call.future
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                self._unload()
+                return
+            try:
+                if isinstance(job, _Chat):
+                    self._serve_chat(job)
+                else:
+                    self._serve_call(job)
+            except BaseException as exc:  # the engine thread must outlive any request
+                log.exception("engine request failed")
+                if isinstance(job, _Chat):
+                    job.stream._put(Failed(f"internal error: {exc}"))
+                    job.stream._put(_END)
+                elif not job.future.done():
+                    job.future.set_exception(EngineError(f"internal error: {exc}"))
+            finally:
+                self._state = "idle"
+
+    def _serve_call(self, call: _Call) -> None:
+        if not call.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = getattr(self, "_" + call.name)(*call.args)
+        except EngineError as exc:
+            call.future.set_exception(exc)
+        else:
+            call.future.set_result(result)
+
+    def _load(self, path: Path) -> LoadedModel:
+        if self._loaded and self._loaded.path == path:
+            return self._loaded
+        self._unload()  # free the old model's memory before the new one arrives
+        self._state = "loading"
+        self._error = None
+        try:
+            opened = open_model(path, self.settings)
+            llama = opened.llama
+            bos = _token_text(llama, llama.token_bos())
+            eos = _token_text(llama, llama.token_eos())
+            fmt = choose_format(
+                gguf_template=opened.info.chat_template,
+                architecture=opened.info.architecture,
+                override=self.settings.chat_template,
+                bos=bos,
+                eos=eos,
+            )
+        except EngineError as exc:
+            self._error = str(exc)
+            if "opened" in locals():
+                opened.llama.close()
+            raise
+        self._model, self._format, self._bos = opened, fmt, bos
+        self._loaded = LoadedModel(
+            path=path,
+            architecture=opened.info.architecture,
+            n_ctx=opened.n_ctx,
+            n_ctx_train=opened.info.context_length or opened.n_ctx,
+            gpu_layers=opened.gpu_layers,
+            threads=opened.threads,
+            chat_template=fmt.name,
+            load_s=opened.load_s,
+        )
+        log.info("loaded %s in %.2fs (ctx %d, gpu layers %d, template %s)", path.name,
+                 opened.load_s, opened.n_ctx, opened.gpu_layers, fmt.name)
+        return self._loaded
+
+    def _unload(self) -> None:
+        self._states.clear()
+        self._current_chat = None
+        if self._model is not None:
+            self._model.llama.close()
+        self._model = self._format = None
+        self._loaded = None
+
+    def _serve_chat(self, job: _Chat) -> None:
+        stream = job.stream
+        try:
+            if stream.cancelled:
+                return
+            target = job.model or (self._loaded.path if self._loaded else self.default_model)
+            if target is None:
+                raise EngineError("no model chosen and no default model")
+            self._load(Path(target))
+            assert self._model is not None and self._format is not None
+            self._switch_chat(job.chat_id)
+            self._state = "generating"
+            for event in run_turn(
+                self._model.llama, self._format, job.messages, job.params, stream._cancel,
+                model_name=self._loaded.path.name if self._loaded else "", bos_text=self._bos,
+            ):
+                stream._put(event)
+        except EngineError as exc:
+            stream._put(Failed(str(exc)))
+        finally:
+            stream._put(_END)
+
+    def _switch_chat(self, chat_id: str | None) -> None:
+        """Park the context's current chat in the state cache and bring back the
+        one asked for, if it was parked."""
+        if chat_id == self._current_chat or chat_id is None:
+            return
+        llama = self._model.llama if self._model else None
+        if llama is None:
+            return
+        if self._current_chat is not None:
+            saved = state_cache.save(llama)
+            if saved is not None:
+                self._states.put(self._current_chat, saved)
+        parked = self._states.pop(chat_id)
+        if parked is not None and not state_cache.restore(llama, parked):
+            log.warning("could not restore the state of chat %s; it will be re-read", chat_id)
+        self._current_chat = chat_id
+
+
+def _token_text(llama: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return llama.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+

@@ -1,0 +1,148 @@
+"""Reads the metadata header of a GGUF file without loading the model.
+
+The `gguf` package can do this too, but it maps every tensor through numpy; the
+CLI lists models on each start and needs only a few keys, fast and import-light.
+Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAGIC = b"GGUF"
+
+_SCALARS = {
+    0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i",
+    6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
+}
+_STRING, _ARRAY = 8, 9
+
+# llama.cpp's LLAMA_FTYPE names (general.file_type), for when the name has no hint.
+FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+    16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S",
+    22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
+    28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0",
+    37: "TQ2_0", 38: "MXFP4",
+}
+
+
+class GGUFError(ValueError):
+    """The file is not a readable GGUF file; the message is one line."""
+
+
+@dataclass
+class GGUFInfo:
+    path: Path
+    version: int
+    tensor_count: int
+    metadata: dict[str, Any]
+
+    @property
+    def architecture(self) -> str:
+        return str(self.metadata.get("general.architecture", ""))
+
+    def arch_key(self, suffix: str) -> Any:
+        return self.metadata.get(f"{self.architecture}.{suffix}")
+
+    @property
+    def context_length(self) -> int | None:
+        value = self.arch_key("context_length")
+        return int(value) if value is not None else None
+
+    @property
+    def chat_template(self) -> str | None:
+        value = self.metadata.get("tokenizer.chat_template")
+        return value if isinstance(value, str) and value.strip() else None
+
+    @property
+    def quantization(self) -> str:
+        ftype = self.metadata.get("general.file_type")
+        return FILE_TYPES.get(ftype, "") if isinstance(ftype, int) else ""
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("general.name", "") or self.path.stem)
+
+    @property
+    def size_label(self) -> str:
+        return str(self.metadata.get("general.size_label", ""))
+
+
+class _Reader:
+    def __init__(self, buf: Any, name: str) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.name = name
+
+    def take(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        if self.pos + size > len(self.buf):
+            raise GGUFError(f"{self.name}: truncated GGUF header")
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return value
+
+    def string(self, keep: bool = True) -> str | None:
+        n = self.take("<Q")
+        if self.pos + n > len(self.buf):
+            raise GGUFError(f"{self.name}: truncated GGUF header")
+        start, self.pos = self.pos, self.pos + n
+        if not keep:
+            return None
+        return bytes(self.buf[start:self.pos]).decode("utf-8", errors="replace")
+
+    def value(self, vtype: int, keep: bool) -> Any:
+        if vtype in _SCALARS:
+            return self.take(_SCALARS[vtype])
+        if vtype == _STRING:
+            return self.string(keep)
+        if vtype == _ARRAY:
+            itype, count = self.take("<I"), self.take("<Q")
+            if itype in _SCALARS and not keep:
+                # Large vocab arrays: skip them whole instead of item by item.
+                self.pos += struct.calcsize(_SCALARS[itype]) * count
+                if self.pos > len(self.buf):
+                    raise GGUFError(f"{self.name}: truncated GGUF header")
+                return None
+            items = [self.value(itype, keep) for _ in range(count)]
+            return items if keep else None
+        raise GGUFError(f"{self.name}: unknown GGUF value type {vtype}")
+
+
+def read_gguf(path: Path, *, keep_arrays: bool = False) -> GGUFInfo:
+    """Parse the header. Arrays (token lists) are skipped unless ``keep_arrays``."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+            if head != MAGIC:
+                raise GGUFError(f"{path.name}: not a GGUF file")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return _parse(buf, path, keep_arrays)
+    except OSError as exc:
+        raise GGUFError(f"{path.name}: {exc.strerror or exc}") from None
+
+
+def _parse(buf: Any, path: Path, keep_arrays: bool) -> GGUFInfo:
+    r = _Reader(buf, path.name)
+    r.pos = 4
+    version = r.take("<I")
+    if version not in (2, 3):
+        raise GGUFError(f"{path.name}: unsupported GGUF version {version}")
+    tensor_count, kv_count = r.take("<Q"), r.take("<Q")
+    if kv_count > 1_000_000 or tensor_count > 10_000_000:
+        raise GGUFError(f"{path.name}: corrupt GGUF header")
+    meta: dict[str, Any] = {}
+    for _ in range(kv_count):
+        key = r.string()
+        vtype = r.take("<I")
+        value = r.value(vtype, keep=keep_arrays or vtype != _ARRAY)
+        if value is not None:
+            meta[key] = value
+    return GGUFInfo(path=path, version=version, tensor_count=tensor_count, metadata=meta)

@@ -1,0 +1,92 @@
+"""What a chat-history backend offers. The first-party JSONL backend implements it;
+plugins can register others through ``register_history_backends``."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def new_id() -> str:
+    return secrets.token_hex(6)
+
+
+def new_chat_id() -> str:
+    # Sortable by time and readable in a file manager.
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    id: str = field(default_factory=new_id)
+    created: float = field(default_factory=time.time)
+    model: str | None = None
+    #: The reply stopped before it was complete (cancelled, crashed, killed).
+    interrupted: bool = False
+    stats: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v not in (None, False)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ChatMessage":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        if not isinstance(known.get("role"), str) or not isinstance(known.get("content"), str):
+            raise ValueError("message needs role and content strings")
+        return cls(**known)
+
+
+@dataclass
+class ChatSummary:
+    id: str
+    title: str
+    created: float
+    updated: float
+    messages: int
+    model: str | None = None
+
+
+@dataclass
+class Chat:
+    id: str
+    title: str
+    created: float
+    model: str | None
+    messages: list[ChatMessage]
+    #: Lines that could not be read (skipped, with a warning in the log).
+    skipped_lines: int = 0
+
+
+class HistoryBackend(ABC):
+    """Stores chats. Every call may be made from any thread, one at a time."""
+
+    #: Name chosen in ``config.toml`` under ``[history] backend``.
+    name: str = ""
+
+    @abstractmethod
+    def create_chat(self, *, title: str, model: str | None) -> str:
+        """Start a chat and return its id."""
+
+    @abstractmethod
+    def append_message(self, chat_id: str, message: ChatMessage) -> None:
+        """Store a completed message durably before returning."""
+
+    def append_partial(self, chat_id: str, message_id: str, text: str) -> None:
+        """Store a piece of a reply still streaming, so a crash keeps what was said.
+        ``append_message`` with the same id completes it. Optional."""
+
+    @abstractmethod
+    def load_chat(self, chat_id: str) -> Chat:
+        """Return the chat; raise KeyError when there is none."""
+
+    @abstractmethod
+    def list_chats(self) -> list[ChatSummary]:
+        """Newest first."""
+
+    def delete_chat(self, chat_id: str) -> None:
+        raise NotImplementedError

@@ -1,0 +1,70 @@
+"""The hooks a plugin can implement. Each is documented in docs/plugins.md.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose names
+are the hooks below. It may accept any subset of a hook's arguments, by name.
+One plugin failing (on import or inside a hook) is logged and reported by
+``rmm-tray plugins``; the other plugins and the app keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from rmm_tray.history_api import HistoryBackend
+    from rmm_tray.messages import MessageDraft
+    from rmm_tray.sources_api import ModelSource
+    from rmm_tray.templates import PromptTemplate
+    from rmm_tray.tray_api import MenuItem
+
+PROJECT = "rmm_tray"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_prompt_templates(register: Callable[["PromptTemplate"], None], app: Any) -> None:
+    """Add prompt templates: call ``register(PromptTemplate(...))`` once per template."""
+
+
+@hookspec
+def register_model_sources(register: Callable[["ModelSource"], None], app: Any) -> None:
+    """Add downloaders or importers of GGUF files: call ``register(source)``
+    with a ``ModelSource`` instance. ``app.home.models`` is the models folder."""
+
+
+@hookspec
+def register_history_backends(register: Callable[["HistoryBackend"], None], app: Any) -> None:
+    """Add chat-history backends: call ``register(backend)`` with a ``HistoryBackend``;
+    the user picks one by its ``name`` in config.toml (``[history] backend``).
+    ``app.home.chats`` is the folder the default backend uses."""
+
+
+@hookspec
+def startup(app: Any) -> None:
+    """The app has started: ``app.home``, ``app.config`` and ``app.engine`` are ready."""
+
+
+@hookspec
+def shutdown(app: Any) -> None:
+    """The app is about to exit. Release what ``startup`` took."""
+
+
+@hookspec
+def tray_menu_items(app: Any) -> list["MenuItem"] | None:
+    """Return ``MenuItem`` entries for the tray menu's plugin section."""
+
+
+@hookspec
+def before_send(draft: "MessageDraft") -> None:
+    """A user message is about to go to the model. Set ``draft.text`` to rewrite it.
+    Plugins run one after another; each sees the text the previous one left."""
+
+
+@hookspec
+def after_reply(draft: "MessageDraft") -> None:
+    """The model finished a reply. Set ``draft.text`` to rewrite what is shown and saved."""
