@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from rmm_tray import ChatMessage, ChatSummary, HistoryBackend, hookimpl
-from rmm_tray.history_api import Chat, new_chat_id
+from rmm_tray import Chat, ChatMessage, ChatSummary, HistoryBackend, hookimpl, new_chat_id
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from rmm_tray import ModelSource, hookimpl
-from rmm_tray.sources_api import Progress
+from rmm_tray import ModelSource, Progress, hookimpl
 
 log = logging.getLogger(__name__)
 

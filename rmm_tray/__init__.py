@@ -7,23 +7,28 @@ This module is the public plugin API. Plugins import only from here:
 It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fast.
 """
 
-from rmm_tray.history_api import ChatMessage, ChatSummary, HistoryBackend
+from rmm_tray.history_api import Chat, ChatMessage, ChatSummary, HistoryBackend, new_chat_id
 from rmm_tray.hookspecs import hookimpl
-from rmm_tray.sources_api import LocalModelCandidate, ModelSource
+from rmm_tray.messages import MessageDraft
+from rmm_tray.sources_api import LocalModelCandidate, ModelSource, Progress
 from rmm_tray.templates import PromptTemplate, TemplateError
 from rmm_tray.tray_api import MenuItem
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Chat",
     "ChatMessage",
     "ChatSummary",
     "HistoryBackend",
     "LocalModelCandidate",
     "MenuItem",
+    "MessageDraft",
     "ModelSource",
+    "Progress",
     "PromptTemplate",
     "TemplateError",
     "hookimpl",
+    "new_chat_id",
     "__version__",
 ]

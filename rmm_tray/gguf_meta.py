@@ -8,6 +8,7 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,19 @@ FILE_TYPES = {
     28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0",
     37: "TQ2_0", 38: "MXFP4",
 }
+
+
+_QUANT_IN_NAME = re.compile(
+    r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, FILE_TYPES.values()), key=len,
+                                          reverse=True)) + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+def quantization_from_name(name: str) -> str:
+    """The quantization that file names carry by convention (``...-Q4_K_M.gguf``)."""
+    match = _QUANT_IN_NAME.search(name.replace(".gguf", ""))
+    return match.group(1).upper() if match else ""
 
 
 class GGUFError(ValueError):
@@ -63,7 +77,9 @@ class GGUFInfo:
     @property
     def quantization(self) -> str:
         ftype = self.metadata.get("general.file_type")
-        return FILE_TYPES.get(ftype, "") if isinstance(ftype, int) else ""
+        if isinstance(ftype, int) and ftype in FILE_TYPES:
+            return FILE_TYPES[ftype]
+        return quantization_from_name(self.path.name)
 
     @property
     def name(self) -> str:
@@ -97,6 +113,17 @@ class _Reader:
             return None
         return bytes(self.buf[start:self.pos]).decode("utf-8", errors="replace")
 
+    def _skip_strings(self, count: int) -> None:
+        # A vocabulary is 100k+ strings: a tight loop, no method calls.
+        buf, pos, end, unpack = self.buf, self.pos, len(self.buf), struct.Struct("<Q").unpack_from
+        for _ in range(count):
+            if pos + 8 > end:
+                raise GGUFError(f"{self.name}: truncated GGUF header")
+            pos += 8 + unpack(buf, pos)[0]
+        if pos > end:
+            raise GGUFError(f"{self.name}: truncated GGUF header")
+        self.pos = pos
+
     def value(self, vtype: int, keep: bool) -> Any:
         if vtype in _SCALARS:
             return self.take(_SCALARS[vtype])
@@ -110,13 +137,17 @@ class _Reader:
                 if self.pos > len(self.buf):
                     raise GGUFError(f"{self.name}: truncated GGUF header")
                 return None
+            if itype == _STRING and not keep:
+                self._skip_strings(count)
+                return None
             items = [self.value(itype, keep) for _ in range(count)]
             return items if keep else None
         raise GGUFError(f"{self.name}: unknown GGUF value type {vtype}")
 
 
-def read_gguf(path: Path, *, keep_arrays: bool = False) -> GGUFInfo:
-    """Parse the header. Arrays (token lists) are skipped unless ``keep_arrays``."""
+def read_gguf(path: Path, *, keep_arrays: bool = False, summary: bool = False) -> GGUFInfo:
+    """Parse the header. Arrays (token lists) are skipped unless ``keep_arrays``.
+    ``summary`` stops at the tokenizer's keys: enough for a model list, and fast."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -124,12 +155,12 @@ def read_gguf(path: Path, *, keep_arrays: bool = False) -> GGUFInfo:
             if head != MAGIC:
                 raise GGUFError(f"{path.name}: not a GGUF file")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse(buf, path, keep_arrays)
+                return _parse(buf, path, keep_arrays, summary)
     except OSError as exc:
         raise GGUFError(f"{path.name}: {exc.strerror or exc}") from None
 
 
-def _parse(buf: Any, path: Path, keep_arrays: bool) -> GGUFInfo:
+def _parse(buf: Any, path: Path, keep_arrays: bool, summary: bool) -> GGUFInfo:
     r = _Reader(buf, path.name)
     r.pos = 4
     version = r.take("<I")
@@ -141,6 +172,8 @@ def _parse(buf: Any, path: Path, keep_arrays: bool) -> GGUFInfo:
     meta: dict[str, Any] = {}
     for _ in range(kv_count):
         key = r.string()
+        if summary and key.startswith("tokenizer.") and "general.architecture" in meta:
+            break
         vtype = r.take("<I")
         value = r.value(vtype, keep=keep_arrays or vtype != _ARRAY)
         if value is not None:

@@ -60,11 +60,11 @@ def tray_menu_items(app: Any) -> list["MenuItem"] | None:
 
 
 @hookspec
-def before_send(draft: "MessageDraft") -> None:
+def before_send(draft: "MessageDraft", app: Any) -> None:
     """A user message is about to go to the model. Set ``draft.text`` to rewrite it.
     Plugins run one after another; each sees the text the previous one left."""
 
 
 @hookspec
-def after_reply(draft: "MessageDraft") -> None:
+def after_reply(draft: "MessageDraft", app: Any) -> None:
     """The model finished a reply. Set ``draft.text`` to rewrite what is shown and saved."""

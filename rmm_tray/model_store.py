@@ -37,7 +37,6 @@ class LocalModel:
             "quantization": info.quantization if info else None,
             "parameters": info.size_label if info else None,
             "context_length": info.context_length if info else None,
-            "chat_template": bool(info.chat_template) if info else None,
             "error": self.error,
         }
 
@@ -63,7 +62,7 @@ def list_models(models_dir: Path, *, read_metadata: bool = True) -> list[LocalMo
         model = LocalModel(_rel(path, models_dir), path, size, linked=path.is_symlink())
         if read_metadata:
             try:
-                model.info = read_gguf(path)
+                model.info = read_gguf(path, summary=True)
             except GGUFError as exc:
                 model.error = str(exc)
         models.append(model)

@@ -156,7 +156,9 @@ class PluginHost:
     def _record_failure(self, info: PluginInfo, message: str, exc: BaseException | None) -> None:
         info.error = message
         self.infos.setdefault(info.name, info)
-        log.error("plugin %s (%s): %s", info.name, info.source, message, exc_info=exc)
+        log.error("plugin %s (%s): %s", info.name, info.source, message)
+        if exc is not None:
+            log.debug("plugin %s traceback", info.name, exc_info=exc)
 
     # -- calling -----------------------------------------------------------
 
@@ -205,7 +207,8 @@ class PluginHost:
             info.error = message
         if (plugin, hook) not in self._failed_hooks:
             self._failed_hooks.add((plugin, hook))
-            log.error("plugin %s failed %s", plugin, message, exc_info=exc)
+            log.error("plugin %s failed %s", plugin, message)
+            log.debug("plugin %s traceback", plugin, exc_info=exc)
         else:
             log.debug("plugin %s failed again %s", plugin, message)
 

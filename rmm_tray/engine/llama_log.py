@@ -36,8 +36,11 @@ def _flush_line() -> None:
         return
     if _pending_level >= logging.ERROR:
         _errors.append(line)
-    # llama.cpp's INFO is chatty (every tensor); keep it at DEBUG for us.
-    log.log(logging.DEBUG if _pending_level <= logging.INFO else _pending_level, "%s", line)
+    # llama.cpp's INFO is chatty (every tensor) and its warnings are about model
+    # files a person cannot change; only its errors reach the default log level.
+    level = {logging.INFO: logging.DEBUG, logging.WARNING: logging.INFO}.get(_pending_level,
+                                                                              _pending_level)
+    log.log(level, "%s", line)
 
 
 @llama_cpp.llama_log_callback

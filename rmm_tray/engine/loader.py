@@ -15,6 +15,7 @@ import psutil
 from rmm_tray.engine import llama_log
 from rmm_tray.engine.types import EngineError, EngineSettings
 from rmm_tray.gguf_meta import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +25,6 @@ MEMORY_MARGIN = 256 << 20
 
 def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB") else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
 
 
 def check_model_file(path: Path, *, gpu_layers: int) -> GGUFInfo:

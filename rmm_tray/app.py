@@ -1,0 +1,160 @@
+"""The app object: data home, config, plugins, history and (lazily) the engine.
+
+The CLI and the tray share it; plugins receive it in their hooks. Nothing here
+imports llama_cpp until the engine is first asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rmm_tray.config import Config
+from rmm_tray.history_api import HistoryBackend
+from rmm_tray.messages import MessageDraft
+from rmm_tray.model_store import default_model
+from rmm_tray.paths import DataHome
+from rmm_tray.plugin_host import PluginHost, allowed_from_env
+from rmm_tray.sources_api import ModelSource
+from rmm_tray.templates import PromptTemplate, TemplateError, load_template_file
+
+if TYPE_CHECKING:
+    from rmm_tray.engine import Engine, EngineSettings
+
+log = logging.getLogger(__name__)
+
+USER_TEMPLATES = "prompts folder"
+
+
+class AppError(RuntimeError):
+    """A one-line problem for the person using the app."""
+
+
+class App:
+    def __init__(self, home: DataHome, config: Config, *, safe_mode: bool = False) -> None:
+        self.home = home
+        self.config = config
+        self.safe_mode = safe_mode
+        self._engine: Engine | None = None
+        self._started = False
+
+    @classmethod
+    def open(cls, *, safe_mode: bool = False) -> "App":
+        home = DataHome.from_env().ensure()
+        config = Config.load(home.config_file)
+        app = cls(home, config, safe_mode=safe_mode)
+        from rmm_tray.starter import install_starter
+
+        install_starter(home.models)
+        return app
+
+    # -- plugins -------------------------------------------------------------
+
+    @cached_property
+    def plugins(self) -> PluginHost:
+        host = PluginHost()
+        host.load(
+            dropin_dir=self.home.plugins,
+            safe_mode=self.safe_mode,
+            allow=allowed_from_env(),
+            disabled=self.config["plugins"]["disabled"],
+        )
+        return host
+
+    def templates(self) -> dict[str, PromptTemplate]:
+        """Plugin templates, then the prompts/ folder: a person's own file wins."""
+        found: dict[str, PromptTemplate] = {}
+        for plugin, template in self.plugins.collect(
+            "register_prompt_templates", lambda o: isinstance(o, PromptTemplate),
+            "PromptTemplate", app=self,
+        ):
+            found[template.name] = _with_source(template, plugin)
+        for path in sorted(self.home.prompts.glob("*.toml")):
+            try:
+                found[path.stem] = _with_source(load_template_file(path), USER_TEMPLATES)
+            except TemplateError as exc:
+                log.warning("prompt template skipped: %s", exc)
+        return found
+
+    def template(self, name: str) -> PromptTemplate:
+        templates = self.templates()
+        if name not in templates:
+            raise TemplateError(f"no prompt template '{name}'; see 'rmm-tray prompts list'")
+        return templates[name]
+
+    def sources(self) -> list[ModelSource]:
+        return [s for _, s in self.plugins.collect(
+            "register_model_sources", lambda o: isinstance(o, ModelSource), "ModelSource", app=self
+        )]
+
+    @cached_property
+    def history(self) -> HistoryBackend:
+        wanted = self.config["history"]["backend"]
+        backends = self.plugins.collect(
+            "register_history_backends", lambda o: isinstance(o, HistoryBackend),
+            "HistoryBackend", app=self,
+        )
+        for _, backend in backends:
+            if backend.name == wanted:
+                return backend
+        names = ", ".join(b.name for _, b in backends) or "none"
+        raise AppError(f"history backend '{wanted}' is not available (have: {names})")
+
+    def filter_message(self, hook: str, draft: MessageDraft) -> str:
+        """Run before_send / after_reply: each plugin sees the previous one's text."""
+        self.plugins.call_each(hook, draft=draft, app=self)
+        if not isinstance(draft.text, str):
+            raise AppError(f"a {hook} plugin left a non-text message")
+        return draft.text
+
+    # -- engine --------------------------------------------------------------
+
+    def engine_settings(self) -> "EngineSettings":
+        from rmm_tray.engine import EngineSettings
+
+        m = self.config["model"]
+        return EngineSettings(
+            context_length=int(m["context_length"]),
+            gpu_layers=int(m["gpu_layers"]),
+            threads=int(m["threads"]),
+            chat_template=str(m["chat_template"]),
+            state_cache_bytes=int(self.config["engine"]["state_cache_mib"]) << 20,
+        )
+
+    def default_model(self) -> Path:
+        return default_model(self.home.models, str(self.config["model"]["default"]))
+
+    @property
+    def engine(self) -> "Engine":
+        if self._engine is None:
+            from rmm_tray.engine import Engine
+
+            self._engine = Engine(self.engine_settings())
+        return self._engine
+
+    # -- life cycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.plugins.call_each("startup", app=self)
+
+    def close(self) -> None:
+        if self._started:
+            self.plugins.call_each("shutdown", app=self)
+            self._started = False
+        if "history" in self.__dict__:
+            close = getattr(self.history, "close", None)
+            if callable(close):
+                close()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def _with_source(template: PromptTemplate, source: str) -> PromptTemplate:
+    from dataclasses import replace
+
+    return replace(template, source=source)

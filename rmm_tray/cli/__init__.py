@@ -1,0 +1,61 @@
+"""The `rmm-tray` command. Headless: it never imports pystray, webview or pynput,
+and imports llama_cpp only for commands that generate."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rmm_tray import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rmm_tray.cli import chat_cmd, doctor_cmd, info_cmds, models_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="rmm-tray",
+        description="RunMyModel tray: a local llama.cpp assistant. "
+        "Without a command: an interactive chat in this terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"rmm-tray {__version__}")
+    parser.add_argument("--debug", action="store_true", help="log verbosely; show tracebacks")
+    parser.add_argument("--safe-mode", action="store_true",
+                        help="load first-party plugins only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chat_cmd.add_parser(sub)
+    models_cmd.add_parser(sub)
+    info_cmds.add_parsers(sub)
+    doctor_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from rmm_tray.cli import chat_cmd
+
+        args = parser.parse_args([*(argv or sys.argv[1:]), "chat"])
+        args.interactive = True
+    try:
+        return int(args.run(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        if args.debug:
+            raise
+        from rmm_tray.cli.errors import describe
+
+        print(f"rmm-tray: error: {describe(exc)}", file=sys.stderr)
+        return EXIT_ERROR

@@ -1,0 +1,190 @@
+"""`rmm-tray chat`: stream a reply to stdout and keep the turn in history."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rmm_tray.cli.output import json_line
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("chat", help="chat with a local model",
+                       description="Send PROMPT (or stdin with '-') and stream the reply. "
+                       "Without PROMPT on a terminal: an interactive chat.")
+    p.add_argument("prompt", nargs="?", metavar="PROMPT | -")
+    p.add_argument("-m", "--model", help="a path, a file name in models/, or a unique part of one")
+    p.add_argument("-c", "--chat", metavar="CHAT_ID", help="continue this chat ('last': the latest)")
+    p.add_argument("--system", metavar="TEXT", help="system prompt for a new chat")
+    p.add_argument("-t", "--template", metavar="NAME", help="use a prompt template")
+    p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                   help="fill a template variable (repeatable)")
+    p.add_argument("--max-tokens", type=int, metavar="N")
+    p.add_argument("--temperature", type=float, metavar="T")
+    p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true", help="JSON lines: tokens, then done or error")
+    p.add_argument("--stats", action="store_true", help="print speed figures to stderr")
+    p.set_defaults(run=run, interactive=False)
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"rmm-tray chat: error: --var needs KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from rmm_tray.app import App
+
+    variables = _parse_vars(args.var)
+    app = App.open(safe_mode=args.safe_mode)
+    try:
+        app.start()
+        params = _params(app, args)
+        model = _model(app, args.model)
+        chat_id = _chat_id(app, args.chat)
+        if args.prompt is None and (args.interactive or sys.stdin.isatty()) and not args.json:
+            return _repl(app, args, params, model, chat_id, variables)
+        prompt = sys.stdin.read() if args.prompt in ("-", None) else args.prompt
+        text, system = _compose(app, args, prompt, variables)
+        if not text.strip():
+            raise SystemExit("rmm-tray chat: error: empty prompt")
+        return _one_turn(app, args, text, system, params, model, chat_id)
+    finally:
+        app.close()
+
+
+def _params(app: Any, args: argparse.Namespace) -> Any:
+    from rmm_tray.engine import GenParams
+
+    g = app.config["generation"]
+    return GenParams(
+        max_tokens=args.max_tokens if args.max_tokens is not None else int(g["max_tokens"]),
+        temperature=args.temperature if args.temperature is not None else float(g["temperature"]),
+        top_p=float(g["top_p"]),
+        top_k=int(g["top_k"]),
+        min_p=float(g["min_p"]),
+        repeat_penalty=float(g["repeat_penalty"]),
+        seed=args.seed,
+    )
+
+
+def _model(app: Any, ref: str | None) -> Any:
+    from rmm_tray.model_store import resolve_model
+
+    return resolve_model(ref, app.home.models) if ref else app.default_model()
+
+
+def _chat_id(app: Any, ref: str | None) -> str | None:
+    if ref == "last":
+        chats = app.history.list_chats()
+        if not chats:
+            raise KeyError("there is no chat to continue yet")
+        return chats[0].id
+    if ref is not None:
+        app.history.load_chat(ref)  # fail now, before the model loads
+    return ref
+
+
+def _compose(app: Any, args: argparse.Namespace, prompt: str, variables: dict[str, str]):
+    if not args.template:
+        return prompt, args.system
+    template = app.template(args.template)
+    text, system = template.render(variables, prompt if prompt and prompt.strip() else None)
+    return text, args.system or system
+
+
+def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: ignore[no-untyped-def]
+    from rmm_tray.conversation import Turn
+    from rmm_tray.engine import Done, Failed, Token
+
+    turn = Turn(app, text, params, chat_id=chat_id, system=system, model=model)
+    out = sys.stdout
+    done: Done | None = None
+    try:
+        for event in turn:
+            if isinstance(event, Token):
+                if args.json:
+                    json_line({"type": "token", "text": event.text})
+                else:
+                    out.write(event.text)
+                    out.flush()
+            elif isinstance(event, Done):
+                done = event
+            elif isinstance(event, Failed):
+                if args.json:
+                    json_line({"type": "error", "message": event.message})
+                print(f"rmm-tray: error: {event.message}", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        if not args.json:
+            out.write("\n")
+        print("rmm-tray: stopped; the partial reply is saved", file=sys.stderr)
+        return 130
+    if args.json and done is not None:
+        json_line({"type": "done", "chat_id": turn.chat_id, **_stats(done)})
+    elif not args.json:
+        out.write("\n")
+        out.flush()
+    if args.stats and done is not None:
+        print(_stats_line(turn.chat_id, done), file=sys.stderr)
+    return 0
+
+
+def _stats(done: Any) -> dict[str, Any]:
+    return {
+        "model": done.model,
+        "prompt_tokens": done.prompt_tokens,
+        "cached_tokens": done.cached_tokens,
+        "completion_tokens": done.completion_tokens,
+        "ttft_s": done.ttft_s,
+        "prompt_tok_s": done.prompt_tok_s,
+        "decode_tok_s": done.decode_tok_s,
+        "stop_reason": done.stop_reason,
+    }
+
+
+def _stats_line(chat_id: str, done: Any) -> str:
+    return (f"[chat {chat_id} · {done.model} · {done.prompt_tokens} prompt tokens "
+            f"({done.cached_tokens} cached) · {done.completion_tokens} tokens · "
+            f"first token {done.ttft_s:.2f} s · {done.decode_tok_s:.1f} tok/s · "
+            f"{done.stop_reason}]")
+
+
+def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[no-untyped-def]
+    print(f"RunMyModel · {model.name} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)
+    system = args.system
+    while True:
+        try:
+            line = input("you> ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        except KeyboardInterrupt:
+            print(file=sys.stderr)
+            return 0
+        if not line.strip():
+            continue
+        text, sys_text = _compose(app, args, line, variables)
+        from rmm_tray.conversation import Turn
+        from rmm_tray.engine import Failed, Token
+
+        turn = Turn(app, text, params, chat_id=chat_id, system=sys_text or system, model=model)
+        chat_id = turn.chat_id
+        try:
+            for event in turn:
+                if isinstance(event, Token):
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+                elif isinstance(event, Failed):
+                    print(f"\nrmm-tray: error: {event.message}", file=sys.stderr)
+        except KeyboardInterrupt:
+            print("\n[stopped]", file=sys.stderr)
+            continue
+        sys.stdout.write("\n")
+

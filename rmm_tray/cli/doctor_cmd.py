@@ -1,0 +1,160 @@
+"""`rmm-tray doctor`: what this machine has, and how to fix what it lacks."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rmm_tray.cli.output import print_json
+
+AMX_FIX = ('rebuild llama-cpp-python without AMX: CMAKE_ARGS="-DCMAKE_C_FLAGS=-mno-amx-int8 '
+           '-DCMAKE_CXX_FLAGS=-mno-amx-int8" pip install --force-reinstall --no-cache-dir '
+           'llama-cpp-python (make setup does this)')
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # "ok" | "warn" | "fail"
+    detail: str
+    fix: str = ""
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check this machine and say how to fix problems")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run)
+
+
+def cpu_has_amx() -> bool:
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def _llama_checks() -> list[Check]:
+    try:
+        version = importlib.metadata.version("llama-cpp-python")
+    except importlib.metadata.PackageNotFoundError:
+        return [Check("llama-cpp-python", "fail", "not installed", "make setup")]
+    try:
+        import llama_cpp
+    except Exception as exc:  # a broken native build
+        return [Check("llama-cpp-python", "fail", f"{version}, does not import: {exc}",
+                      "make setup")]
+    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    amx_built = "AMX_INT8 = 1" in info
+    checks = [Check("llama-cpp-python", "ok", f"{version}; GPU offload: {'yes' if gpu else 'no'}"
+                    f"; AMX in build: {'yes' if amx_built else 'no'}")]
+    if amx_built and cpu_has_amx():
+        checks.append(Check("AMX", "fail", "this CPU has AMX and llama.cpp was built with it: "
+                            "it crashes on the first token (llama.cpp issue 20824)", AMX_FIX))
+    if not gpu:
+        checks.append(Check("GPU", "warn", "this build runs on the CPU only",
+                            'for NVIDIA: CMAKE_ARGS="-DGGML_CUDA=on" pip install '
+                            "--force-reinstall --no-cache-dir llama-cpp-python"))
+    return checks
+
+
+def _gi_check(name: str, namespace: str, versions: tuple[str, ...], package: str) -> Check:
+    if importlib.util.find_spec("gi") is None:
+        return Check(name, "warn", "PyGObject missing", "make setup (needs libgirepository1.0-dev)")
+    import gi
+
+    for version in versions:
+        try:
+            gi.require_version(namespace, version)
+            return Check(name, "ok", f"{namespace} {version}")
+        except ValueError:
+            continue
+    return Check(name, "warn", f"{namespace} not found", f"apt install {package}")
+
+
+def _gui_checks() -> list[Check]:
+    checks = []
+    for module, label in (("webview", "pywebview"), ("pystray", "pystray"),
+                          ("pynput", "pynput")):
+        present = importlib.util.find_spec(module) is not None
+        checks.append(Check(label, "ok" if present else "warn",
+                            "installed" if present else "missing", "" if present else "make setup"))
+    if importlib.util.find_spec("gi") is not None:
+        checks.append(Check("PyGObject", "ok", "installed"))
+    else:
+        checks.append(Check("PyGObject", "warn", "missing: the tray menu and popup need it",
+                            "make setup"))
+    if sys.platform.startswith("linux"):
+        checks.append(_gi_check("WebKit2GTK", "WebKit2", ("4.1", "4.0"), "gir1.2-webkit2-4.1"))
+        checks.append(_gi_check("AppIndicator", "AyatanaAppIndicator3", ("0.1",),
+                                "gir1.2-ayatanaappindicator3-0.1"))
+    return checks
+
+
+def _session_check() -> Check:
+    session = os.environ.get("XDG_SESSION_TYPE", "")
+    if os.environ.get("WAYLAND_DISPLAY") or session == "wayland":
+        return Check("session", "warn", "Wayland: global hotkeys cannot be seen",
+                     "bind 'rmm-tray toggle' as a desktop shortcut (see README)")
+    if os.environ.get("DISPLAY"):
+        return Check("session", "ok", f"X11 ({os.environ['DISPLAY']})")
+    if sys.platform.startswith("linux"):
+        return Check("session", "warn", "no display: only the CLI works", "")
+    return Check("session", "ok", sys.platform)
+
+
+def _home_checks() -> list[Check]:
+    from rmm_tray.config import Config, ConfigError
+    from rmm_tray.model_store import list_models
+    from rmm_tray.paths import DataHome
+
+    home = DataHome.from_env()
+    checks = []
+    try:
+        home.ensure()
+        probe = home.root / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        checks.append(Check("data home", "ok", str(home.root)))
+    except OSError as exc:
+        return [Check("data home", "fail", f"{home.root}: {exc.strerror}",
+                      "set RMM_HOME to a writable folder")]
+    try:
+        Config.load(home.config_file)
+        checks.append(Check("config", "ok", str(home.config_file)))
+    except ConfigError as exc:
+        checks.append(Check("config", "fail", str(exc), "fix the line, or delete the file"))
+    models = list_models(home.models)
+    bad = [m for m in models if m.error]
+    if not models:
+        checks.append(Check("models", "warn", "none in models/",
+                            "rmm-tray models import PATH, or pip install 'rmm-tray[starter]'"))
+    else:
+        checks.append(Check("models", "ok" if not bad else "warn",
+                            f"{len(models)} found" + (f", {len(bad)} unreadable" if bad else ""),
+                            "; ".join(f"{m.name}: {m.error}" for m in bad)))
+    return checks
+
+
+def run(args: argparse.Namespace) -> int:
+    checks = [Check("python", "ok", f"{platform.python_version()} ({sys.executable})")]
+    checks += _llama_checks()
+    checks += _gui_checks()
+    checks.append(_session_check())
+    checks += _home_checks()
+    if args.json:
+        print_json({"checks": [asdict(c) for c in checks]})
+    else:
+        for c in checks:
+            line = f"{c.status:<4}  {c.name}: {c.detail}"
+            if c.fix and c.status != "ok":
+                line += f"\n      fix: {c.fix}"
+            print(line)
+    return 1 if any(c.status == "fail" for c in checks) else 0

@@ -1,0 +1,119 @@
+"""One turn of a chat, end to end: history, message filters, engine, saving.
+
+Shared by the CLI and the popup. The user's message is stored before the model
+sees it; the reply is stored as it streams (see the history backend), so a crash
+or a kill loses nothing that was already on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rmm_tray.history_api import ChatMessage
+from rmm_tray.messages import MessageDraft
+
+if TYPE_CHECKING:
+    from rmm_tray.app import App
+    from rmm_tray.engine import ChatStream, Event, GenParams
+
+log = logging.getLogger(__name__)
+
+#: How often a streaming reply is written to history.
+PARTIAL_EVERY_S = 0.2
+
+
+@dataclass
+class TurnResult:
+    chat_id: str
+    reply: ChatMessage | None = None
+    error: str | None = None
+
+
+class Turn:
+    """Iterate for engine events; ``result`` is filled when the iteration ends.
+    ``cancel()`` stops the reply at the next token and keeps what was said."""
+
+    def __init__(
+        self,
+        app: "App",
+        user_text: str,
+        params: "GenParams",
+        *,
+        chat_id: str | None = None,
+        system: str | None = None,
+        model: Path | None = None,
+    ) -> None:
+        self.app = app
+        history = app.history
+        self.model = model or (app.engine.loaded.path if app.engine.loaded else app.default_model())
+        if chat_id is None:
+            chat_id = history.create_chat(title=user_text.strip()[:60], model=self.model.name)
+            previous: list[ChatMessage] = []
+        else:
+            previous = history.load_chat(chat_id).messages
+        self.result = TurnResult(chat_id)
+        draft = MessageDraft(text=user_text, chat_id=chat_id, role="user", model=self.model.name)
+        user_text = app.filter_message("before_send", draft)
+        if system and not any(m.role == "system" for m in previous):
+            history.append_message(chat_id, ChatMessage("system", system))
+            previous.insert(0, ChatMessage("system", system))
+        history.append_message(chat_id, ChatMessage("user", user_text))
+        messages = [
+            {"role": m.role, "content": m.content}
+            for m in previous
+            if m.content
+        ]
+        messages.append({"role": "user", "content": user_text})
+        self._stream: ChatStream = app.engine.chat(messages, params, model=self.model,
+                                                   chat_id=chat_id)
+
+    @property
+    def chat_id(self) -> str:
+        return self.result.chat_id
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+    def __iter__(self) -> Iterator["Event"]:
+        from rmm_tray.engine import Done, Failed, Token
+
+        history, chat_id = self.app.history, self.chat_id
+        reply = ChatMessage("assistant", "", model=self.model.name, interrupted=True)
+        parts: list[str] = []
+        unsaved: list[str] = []
+        last_save = time.monotonic()
+        finished = False
+        try:
+            for event in self._stream:
+                if isinstance(event, Token):
+                    parts.append(event.text)
+                    unsaved.append(event.text)
+                    if time.monotonic() - last_save >= PARTIAL_EVERY_S:
+                        history.append_partial(chat_id, reply.id, "".join(unsaved))
+                        unsaved.clear()
+                        last_save = time.monotonic()
+                elif isinstance(event, Done):
+                    finished = event.stop_reason != "cancelled"
+                    reply.stats = event.to_dict()
+                elif isinstance(event, Failed):
+                    self.result.error = event.message
+                yield event
+        finally:
+            if not parts and self.result.error:
+                return
+            # Reached also when the consumer stops early (Ctrl+C): keep what was said.
+            self._stream.cancel()
+            text = "".join(parts)
+            if finished:
+                draft = MessageDraft(text=text, chat_id=chat_id, role="assistant",
+                                     model=self.model.name)
+                text = self.app.filter_message("after_reply", draft)
+            reply.content = text
+            reply.interrupted = not finished
+            history.append_message(chat_id, reply)
+            self.result.reply = reply
