@@ -167,8 +167,8 @@ class PluginHost:
         (plugin name, result) for those that did not raise."""
         caller = getattr(self.pm.hook, hook)
         results: list[tuple[str, Any]] = []
-        # pluggy keeps implementations last-registered-first; run them in load order.
-        for impl in reversed(caller.get_hookimpls()):
+        # get_hookimpls() lists them in load order (pluggy's own calls run them backwards).
+        for impl in caller.get_hookimpls():
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 results.append((impl.plugin_name, impl.function(**args)))
@@ -189,7 +189,7 @@ class PluginHost:
             found.append((current["plugin"], obj))
 
         caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():
             current["plugin"] = impl.plugin_name
             before = len(found)
             args = {name: kwargs.get(name) for name in impl.argnames if name != "register"}

@@ -41,8 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        from rmm_tray.cli import chat_cmd
-
         args = parser.parse_args([*(argv or sys.argv[1:]), "chat"])
         args.interactive = True
     try:

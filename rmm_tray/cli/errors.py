@@ -11,7 +11,7 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{where}"
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]  # str(KeyError) adds quotes around the message
     text = str(exc).strip().splitlines()
-    if isinstance(exc, KeyError) and text:
-        return text[0].strip("'\"")
     return text[0] if text else type(exc).__name__

@@ -18,9 +18,8 @@ from typing import Any
 from rmm_tray.engine import llama_log, state_cache
 from rmm_tray.engine.chat_format import ChatFormat, choose_format
 from rmm_tray.engine.generation import run_turn
-from rmm_tray.engine.loader import OpenedModel, open_model
+from rmm_tray.engine.loader import OpenedModel, check_model_file, gpu_layers_for, open_model
 from rmm_tray.engine.types import (
-    Done,
     EngineError,
     EngineSettings,
     EngineStatus,
@@ -178,12 +177,33 @@ class Engine:
     def _load(self, path: Path) -> LoadedModel:
         if self._loaded and self._loaded.path == path:
             return self._loaded
+        previous = self._loaded.path if self._loaded else None
+        try:
+            # Reject what we can before giving up the model in use.
+            check_model_file(path, gpu_layers=gpu_layers_for(self.settings))
+        except EngineError as exc:
+            self._error = str(exc)
+            raise
         self._unload()  # free the old model's memory before the new one arrives
+        try:
+            return self._open(path)
+        except EngineError as exc:
+            self._error = str(exc)
+            if previous is not None:
+                self._state = "loading"
+                try:
+                    self._open(previous)
+                except EngineError:
+                    log.warning("could not reload %s after a failed switch", previous.name)
+            self._error = str(exc)
+            raise
+
+    def _open(self, path: Path) -> LoadedModel:
         self._state = "loading"
         self._error = None
+        opened = open_model(path, self.settings)
+        llama = opened.llama
         try:
-            opened = open_model(path, self.settings)
-            llama = opened.llama
             bos = _token_text(llama, llama.token_bos())
             eos = _token_text(llama, llama.token_eos())
             fmt = choose_format(
@@ -193,10 +213,8 @@ class Engine:
                 bos=bos,
                 eos=eos,
             )
-        except EngineError as exc:
-            self._error = str(exc)
-            if "opened" in locals():
-                opened.llama.close()
+        except EngineError:
+            llama.close()
             raise
         self._model, self._format, self._bos = opened, fmt, bos
         self._loaded = LoadedModel(
