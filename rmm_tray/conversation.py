@@ -104,16 +104,17 @@ class Turn:
                     self.result.error = event.message
                 yield event
         finally:
-            if not parts and self.result.error:
-                return
             # Reached also when the consumer stops early (Ctrl+C): keep what was said.
             self._stream.cancel()
-            text = "".join(parts)
-            if finished:
-                draft = MessageDraft(text=text, chat_id=chat_id, role="assistant",
-                                     model=self.model.name)
-                text = self.app.filter_message("after_reply", draft)
-            reply.content = text
-            reply.interrupted = not finished
-            history.append_message(chat_id, reply)
-            self.result.reply = reply
+            if parts or not self.result.error:
+                self._save_reply(reply, "".join(parts), finished)
+
+    def _save_reply(self, reply: ChatMessage, text: str, finished: bool) -> None:
+        if finished:
+            draft = MessageDraft(text=text, chat_id=self.chat_id, role="assistant",
+                                 model=self.model.name)
+            text = self.app.filter_message("after_reply", draft)
+        reply.content = text
+        reply.interrupted = not finished
+        self.app.history.append_message(self.chat_id, reply)
+        self.result.reply = reply
