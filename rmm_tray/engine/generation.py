@@ -107,10 +107,13 @@ def run_turn(
     started = time.perf_counter()
     n_ctx = llama.n_ctx()
     reserve = min(params.max_tokens, max(16, n_ctx // 4))
-    messages = fit_messages(
-        messages, lambda m: len(tokenize_prompt(llama, fmt.render(m), bos_text)), n_ctx - reserve
-    )
     tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
+    if len(tokens) > n_ctx - reserve:
+        messages = fit_messages(
+            messages, lambda m: len(tokenize_prompt(llama, fmt.render(m), bos_text)),
+            n_ctx - reserve,
+        )
+        tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
     cached = cached_prefix(llama, tokens)
     if cached == len(tokens):
         cached -= 1  # generate() replays the last token to get fresh logits

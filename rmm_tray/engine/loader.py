@@ -65,9 +65,12 @@ def gpu_layers_for(settings: EngineSettings) -> int:
     return settings.gpu_layers
 
 
-def open_model(path: Path, settings: EngineSettings) -> OpenedModel:
+def open_model(path: Path, settings: EngineSettings, info: GGUFInfo | None = None) -> OpenedModel:
+    """Open a model; ``info`` is the result of ``check_model_file`` when the caller
+    already checked it."""
     gpu_layers = gpu_layers_for(settings)
-    info = check_model_file(path, gpu_layers=gpu_layers)
+    if info is None:
+        info = check_model_file(path, gpu_layers=gpu_layers)
     trained = info.context_length or settings.context_length
     n_ctx = max(256, min(settings.context_length, trained))
     threads = settings.threads or physical_cores()

@@ -29,6 +29,7 @@ from rmm_tray.engine.types import (
     LoadedModel,
     Token,
 )
+from rmm_tray.gguf_meta import GGUFInfo
 
 log = logging.getLogger(__name__)
 
@@ -180,13 +181,13 @@ class Engine:
         previous = self._loaded.path if self._loaded else None
         try:
             # Reject what we can before giving up the model in use.
-            check_model_file(path, gpu_layers=gpu_layers_for(self.settings))
+            info = check_model_file(path, gpu_layers=gpu_layers_for(self.settings))
         except EngineError as exc:
             self._error = str(exc)
             raise
         self._unload()  # free the old model's memory before the new one arrives
         try:
-            return self._open(path)
+            return self._open(path, info)
         except EngineError as exc:
             self._error = str(exc)
             if previous is not None:
@@ -198,10 +199,10 @@ class Engine:
             self._error = str(exc)
             raise
 
-    def _open(self, path: Path) -> LoadedModel:
+    def _open(self, path: Path, info: GGUFInfo | None = None) -> LoadedModel:
         self._state = "loading"
         self._error = None
-        opened = open_model(path, self.settings)
+        opened = open_model(path, self.settings, info)
         llama = opened.llama
         try:
             bos = _token_text(llama, llama.token_bos())

@@ -1,0 +1,26 @@
+"""The benchmark stays runnable. It prints figures; nothing here judges speed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_engine_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_model: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "bench/engine.py", "--quick", "--model", str(starter_model),
+         "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| what | rmm-tray | baseline | ratio | target |" in result.stdout
+    rows = json.loads(out.read_text())["rows"]
+    names = " ".join(r["what"] for r in rows)
+    for part in ("decode speed", "prompt speed", "TTFT at turn", "model load", "CLI start-up"):
+        assert part in names
+    assert all(r["rmm_tray"] is not None for r in rows if "CLI" not in r["what"])
