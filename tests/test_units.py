@@ -276,3 +276,24 @@ def test_register_rejects_wrong_objects() -> None:
     assert host.collect("register_prompt_templates", lambda o: isinstance(o, PromptTemplate),
                         "PromptTemplate") == []
     assert "expects a PromptTemplate" in host.infos["sloppy"].error
+
+
+def test_chat_stream_hands_tokens_over_in_batches() -> None:
+    import threading
+
+    from rmm_tray.engine import ChatStream, Done, Token
+
+    stream = ChatStream()
+
+    def produce() -> None:
+        for i in range(200):
+            stream._put(Token(str(i)))
+        stream._put(Done("m", 1, 0, 200, 0.1, 10.0, 100.0, "length"))
+        stream._close()
+
+    threading.Thread(target=produce).start()
+    batches = list(stream.batches())
+    events = [e for b in batches for e in b]
+    assert [e.text for e in events[:-1]] == [str(i) for i in range(200)]
+    assert isinstance(events[-1], Done)
+    assert len(batches) < 50, "a burst of tokens arrives in a few batches, not 200 wake-ups"

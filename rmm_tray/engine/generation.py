@@ -124,6 +124,7 @@ def run_turn(
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     scanner = StopScanner(fmt.stop)
+    pieces: dict[int, bytes | None] = {}
     completion = 0
     received = 0  # every sampled token, end-of-turn included: each cost a decode
     first_at: float | None = None
@@ -145,11 +146,16 @@ def run_turn(
             if cancel.is_set():
                 stop_reason = "cancelled"
                 break
-            if llama_cpp.llama_vocab_is_eog(vocab, token):
+            piece = pieces.get(token)
+            if piece is None:  # a token's text and kind never change: ask llama.cpp once
+                piece = pieces[token] = (
+                    None if llama_cpp.llama_vocab_is_eog(vocab, token) else llama.detokenize([token])
+                )
+            if piece is None:
                 stop_reason = "stop"
                 break
             completion += 1
-            text, stopped = scanner.feed(decoder.decode(llama.detokenize([token])))
+            text, stopped = scanner.feed(decoder.decode(piece))
             if leading and text:
                 text = text.lstrip()
                 leading = not text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -33,14 +34,21 @@ from rmm_tray.gguf_meta import GGUFInfo
 
 log = logging.getLogger(__name__)
 
-_END = object()
-
-
 class ChatStream:
-    """The events of one reply, as they come. Iterate it; ``cancel()`` from any thread."""
+    """The events of one reply, as they come. Iterate it; ``cancel()`` from any thread.
+
+    Tokens are handed over in small batches: the reader is woken at most every
+    ``BATCH_S`` while tokens flow (and at once for the first token, the end, or a
+    slow model), so a fast model does not spend its CPU waking the UI thread.
+    """
+
+    BATCH_S = 0.03
 
     def __init__(self) -> None:
-        self._events: queue.Queue[Any] = queue.Queue()
+        self._cond = threading.Condition()
+        self._pending: list[Any] = []
+        self._closed = False
+        self._last_wake = 0.0
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -51,14 +59,32 @@ class ChatStream:
         return self._cancel.is_set()
 
     def _put(self, event: Any) -> None:
-        self._events.put(event)
+        with self._cond:
+            self._pending.append(event)
+            now = time.monotonic()
+            if not isinstance(event, Token) or now - self._last_wake >= self.BATCH_S:
+                self._last_wake = now
+                self._cond.notify_all()
+
+    def _close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def batches(self) -> Iterator[list[Event]]:
+        """The events in the batches they arrived in (for UIs that draw per batch)."""
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            yield batch
 
     def __iter__(self) -> Iterator[Event]:
-        while True:
-            event = self._events.get()
-            if event is _END:
-                return
-            yield event
+        for batch in self.batches():
+            yield from batch
 
     def text(self) -> str:
         """Wait for the whole reply; raise EngineError if it failed."""
@@ -159,7 +185,7 @@ class Engine:
                 log.exception("engine request failed")
                 if isinstance(job, _Chat):
                     job.stream._put(Failed(f"internal error: {exc}"))
-                    job.stream._put(_END)
+                    job.stream._close()
                 elif not job.future.done():
                     job.future.set_exception(EngineError(f"internal error: {exc}"))
             finally:
@@ -260,7 +286,7 @@ class Engine:
         except EngineError as exc:
             stream._put(Failed(str(exc)))
         finally:
-            stream._put(_END)
+            stream._close()
 
     def _switch_chat(self, chat_id: str | None) -> None:
         """Park the context's current chat in the state cache and bring back the
