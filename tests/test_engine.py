@@ -185,3 +185,33 @@ def test_failed_switch_keeps_the_previous_model(tmp_path: Path, starter_model: P
             assert failed is None and done.model == starter_model.name, label
     finally:
         eng.close()
+
+
+def test_context_gpu_and_threads_follow_config_and_hardware(monkeypatch) -> None:
+    import llama_cpp
+
+    from rmm_tray.engine import loader
+
+    assert loader.context_for(100_000, 32_768) == 32_768
+    assert loader.context_for(4096, 32_768) == 4096
+    assert loader.context_for(4096, None) == 4096
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
+    assert loader.gpu_layers_for(EngineSettings()) == -1
+    assert loader.gpu_layers_for(EngineSettings(gpu_layers=10)) == 10
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
+    assert loader.gpu_layers_for(EngineSettings()) == 0
+    assert loader.physical_cores() == psutil.cpu_count(logical=False)
+
+
+def test_llama_cpp_log_goes_to_python_logging(starter_model: Path, caplog) -> None:
+    import logging
+
+    eng = Engine(EngineSettings(context_length=512, threads=1))
+    try:
+        with caplog.at_level(logging.DEBUG, logger="rmm_tray.llama_cpp"):
+            loaded = eng.load(starter_model).result()
+        assert loaded.n_ctx == 512 and loaded.threads == 1
+        lines = [r.getMessage() for r in caplog.records if r.name == "rmm_tray.llama_cpp"]
+        assert any("llama_model_loader" in line or "print_info" in line for line in lines)
+    finally:
+        eng.close()

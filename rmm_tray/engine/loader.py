@@ -59,6 +59,11 @@ class OpenedModel:
     load_s: float
 
 
+def context_for(wanted: int, trained: int | None) -> int:
+    """The configured context, never beyond what the model was trained for."""
+    return max(256, min(wanted, trained or wanted))
+
+
 def gpu_layers_for(settings: EngineSettings) -> int:
     if settings.gpu_layers < 0:
         return -1 if llama_cpp.llama_supports_gpu_offload() else 0
@@ -71,8 +76,7 @@ def open_model(path: Path, settings: EngineSettings, info: GGUFInfo | None = Non
     gpu_layers = gpu_layers_for(settings)
     if info is None:
         info = check_model_file(path, gpu_layers=gpu_layers)
-    trained = info.context_length or settings.context_length
-    n_ctx = max(256, min(settings.context_length, trained))
+    n_ctx = context_for(settings.context_length, info.context_length)
     threads = settings.threads or physical_cores()
     llama_log.take_errors()
     started = time.perf_counter()
