@@ -7,6 +7,7 @@ imports llama_cpp until the engine is first asked for.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,6 +156,4 @@ class App:
 
 
 def _with_source(template: PromptTemplate, source: str) -> PromptTemplate:
-    from dataclasses import replace
-
     return replace(template, source=source)

@@ -157,6 +157,9 @@ def _stats_line(chat_id: str, done: Any) -> str:
 
 
 def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[no-untyped-def]
+    from rmm_tray.conversation import Turn
+    from rmm_tray.engine import Failed, Token
+
     print(f"RunMyModel · {model.name} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)
     system = args.system
     while True:
@@ -171,9 +174,6 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
         if not line.strip():
             continue
         text, sys_text = _compose(app, args, line, variables)
-        from rmm_tray.conversation import Turn
-        from rmm_tray.engine import Failed, Token
-
         turn = Turn(app, text, params, chat_id=chat_id, system=sys_text or system, model=model)
         chat_id = turn.chat_id
         try:

@@ -6,7 +6,8 @@ import argparse
 from typing import Any
 
 from rmm_tray.app import App
-from rmm_tray.cli.output import human_size, print_json, print_table
+from rmm_tray.cli.output import print_json, print_table
+from rmm_tray.units import human_size
 
 
 def add_parser(sub: Any) -> None:
