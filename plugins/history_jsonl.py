@@ -74,6 +74,9 @@ class JsonlHistory(HistoryBackend):
         if text:
             self._write(chat_id, {"type": "partial", "id": message_id, "text": text}, durable=False)
 
+    def retract_message(self, chat_id: str, message_id: str) -> None:
+        self._write(chat_id, {"type": "retract", "id": message_id}, durable=True)
+
     def load_chat(self, chat_id: str) -> Chat:
         path = self._path(chat_id)
         if not path.exists():
@@ -103,6 +106,7 @@ class JsonlHistory(HistoryBackend):
 def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
     chat = Chat(id=chat_id, title="", created=path.stat().st_mtime, model=None, messages=[])
     position: dict[str, int] = {}
+    retracted: set[str] = set()
     with path.open("r", encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -129,12 +133,16 @@ def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
                     message = chat.messages[position[mid]]
                     if message.interrupted:
                         message.content += text
+                elif kind == "retract":
+                    retracted.add(str(record["id"]))
                 else:
                     raise ValueError(f"unknown record type {kind!r}")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 chat.skipped_lines += 1
                 if not quiet:
                     log.warning("%s line %d skipped: %s", path.name, lineno, exc)
+    if retracted:
+        chat.messages = [m for m in chat.messages if m.id not in retracted]
     if not chat.title:
         chat.title = next((m.content for m in chat.messages if m.role == "user"), "")[:SUMMARY_CHARS]
     return chat

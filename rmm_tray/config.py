@@ -51,6 +51,13 @@ state_cache_mib = 512
 # Chat-history backend, by name; plugins can add their own.
 backend = "jsonl"
 
+[ui]
+# Global hotkey that shows and hides the chat (pynput syntax). On Wayland, bind
+# `rmm-tray toggle` as a desktop shortcut instead.
+hotkey = "<ctrl>+<alt>+<space>"
+# Hide the chat when it loses focus.
+hide_on_blur = false
+
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
 disabled = []

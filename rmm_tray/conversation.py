@@ -69,6 +69,7 @@ class Turn:
             if m.content
         ]
         messages.append({"role": "user", "content": user_text})
+        self.reply = ChatMessage("assistant", "", model=self.model.name, interrupted=True)
         self._stream: ChatStream = app.engine.chat(messages, params, model=self.model,
                                                    chat_id=chat_id)
 
@@ -80,29 +81,34 @@ class Turn:
         self._stream.cancel()
 
     def __iter__(self) -> Iterator["Event"]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[list["Event"]]:
+        """The events in the batches the engine handed over (a UI draws per batch)."""
         from rmm_tray.engine import Done, Failed, Token
 
-        history, chat_id = self.app.history, self.chat_id
-        reply = ChatMessage("assistant", "", model=self.model.name, interrupted=True)
+        history, chat_id, reply = self.app.history, self.chat_id, self.reply
         parts: list[str] = []
         unsaved: list[str] = []
         last_save = time.monotonic()
         finished = False
         try:
-            for event in self._stream:
-                if isinstance(event, Token):
-                    parts.append(event.text)
-                    unsaved.append(event.text)
-                    if time.monotonic() - last_save >= PARTIAL_EVERY_S:
-                        history.append_partial(chat_id, reply.id, "".join(unsaved))
-                        unsaved.clear()
-                        last_save = time.monotonic()
-                elif isinstance(event, Done):
-                    finished = event.stop_reason != "cancelled"
-                    reply.stats = event.to_dict()
-                elif isinstance(event, Failed):
-                    self.result.error = event.message
-                yield event
+            for batch in self._stream.batches():
+                for event in batch:
+                    if isinstance(event, Token):
+                        parts.append(event.text)
+                        unsaved.append(event.text)
+                    elif isinstance(event, Done):
+                        finished = event.stop_reason != "cancelled"
+                        reply.stats = event.to_dict()
+                    elif isinstance(event, Failed):
+                        self.result.error = event.message
+                if unsaved and time.monotonic() - last_save >= PARTIAL_EVERY_S:
+                    history.append_partial(chat_id, reply.id, "".join(unsaved))
+                    unsaved.clear()
+                    last_save = time.monotonic()
+                yield batch
         finally:
             # Reached also when the consumer stops early (Ctrl+C): keep what was said.
             self._stream.cancel()

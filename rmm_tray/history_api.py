@@ -88,5 +88,9 @@ class HistoryBackend(ABC):
     def list_chats(self) -> list[ChatSummary]:
         """Newest first."""
 
+    def retract_message(self, chat_id: str, message_id: str) -> None:
+        """Take a message back (regenerate, edit and resend). Optional."""
+        raise NotImplementedError
+
     def delete_chat(self, chat_id: str) -> None:
         raise NotImplementedError

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages rmm-tray needs; quick when they are there.
-# Fedora: sudo dnf install gcc gcc-c++ cmake pkgconf-pkg-config python3-devel
-# Arch:   sudo pacman -S --needed base-devel cmake pkgconf python
+# Fedora: sudo dnf install gcc gcc-c++ cmake pkgconf-pkg-config python3-devel \
+#         gobject-introspection-devel cairo-gobject-devel webkit2gtk4.1 libayatana-appindicator-gtk3
+# Arch:   sudo pacman -S --needed base-devel cmake pkgconf python gobject-introspection \
+#         webkit2gtk-4.1 libayatana-appindicator
+# (the tests also use xorg-server-xvfb / xdotool / trayer)
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config)
+packages=(build-essential cmake pkg-config
+    # PyGObject builds against these; WebKit draws the popup; AppIndicator is the tray.
+    libgirepository1.0-dev libcairo2-dev gir1.2-gtk-3.0 gir1.2-webkit2-4.1
+    gir1.2-ayatanaappindicator3-0.1
+    # The desktop tests: a virtual screen, real key events, a tray host.
+    xvfb xdotool trayer dbus)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 
 if ! command -v dpkg-query >/dev/null; then

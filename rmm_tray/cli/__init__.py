@@ -14,12 +14,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rmm_tray.cli import chat_cmd, doctor_cmd, info_cmds, models_cmd
+    from rmm_tray.cli import chat_cmd, desktop_cmds, doctor_cmd, info_cmds, models_cmd
 
     parser = argparse.ArgumentParser(
         prog="rmm-tray",
-        description="RunMyModel tray: a local llama.cpp assistant. "
-        "Without a command: an interactive chat in this terminal.",
+        description="RunMyModel tray: a local llama.cpp assistant. Without a command: the "
+        "tray app on a desktop, an interactive chat in a terminal without one.",
     )
     parser.add_argument("--version", action="version", version=f"rmm-tray {__version__}")
     parser.add_argument("--debug", action="store_true", help="log verbosely; show tracebacks")
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_parser(sub)
     info_cmds.add_parsers(sub)
     doctor_cmd.add_parser(sub)
+    desktop_cmds.add_parsers(sub)
     return parser
 
 
@@ -41,8 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if args.command is None:
-        args = parser.parse_args([*(argv or sys.argv[1:]), "chat"])
-        args.interactive = True
+        from rmm_tray.cli.desktop_cmds import has_desktop
+
+        if has_desktop():
+            args = parser.parse_args([*(argv or sys.argv[1:]), "start"])
+        else:
+            args = parser.parse_args([*(argv or sys.argv[1:]), "chat"])
+            args.interactive = True
     try:
         return int(args.run(args) or EXIT_OK)
     except KeyboardInterrupt:

@@ -126,6 +126,8 @@ class Engine:
         self._loaded: LoadedModel | None = None
         self._states = state_cache.StateCache(self.settings.state_cache_bytes)
         self._current_chat: str | None = None
+        #: How many times a model was opened: the popup's restarts must not add to it.
+        self.loads = 0
         llama_log.install()
         self._thread = threading.Thread(target=self._run, name="rmm-engine", daemon=True)
         self._thread.start()
@@ -229,6 +231,7 @@ class Engine:
         self._state = "loading"
         self._error = None
         opened = open_model(path, self.settings, info)
+        self.loads += 1
         llama = opened.llama
         try:
             bos = _token_text(llama, llama.token_bos())

@@ -1,0 +1,204 @@
+"""What the popup can ask of the app, done in the core process.
+
+The popup is only a view: each call here returns at once, the work runs on a
+worker thread, and what the page should show is sent back as events through
+``emit``. No GUI toolkit is imported here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rmm_tray.history_api import ChatMessage
+from rmm_tray.model_store import ModelNotFound, list_models, resolve_model
+from rmm_tray.render import render_markdown
+
+if TYPE_CHECKING:
+    from rmm_tray.app import App
+    from rmm_tray.conversation import Turn
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+def message_event(m: ChatMessage, *, streaming: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": m.id, "role": m.role, "text": m.content,
+                           "interrupted": m.interrupted and not streaming, "streaming": streaming}
+    if m.role == "assistant":
+        out["html"] = render_markdown(m.content)
+    if m.stats:
+        out["stats"] = m.stats
+    return out
+
+
+class ChatController:
+    def __init__(self, app: "App", emit: Emit, on_state: Callable[[], None] | None = None) -> None:
+        self.app = app
+        self.emit = emit
+        self.on_state = on_state or (lambda: None)
+        self.chat_id: str | None = None
+        self.model: Path | None = None
+        self._turn: Turn | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        return [m.name for m in list_models(self.app.home.models, read_metadata=False)]
+
+    def current_model(self) -> Path | None:
+        if self.app.engine.loaded is not None:
+            return self.app.engine.loaded.path
+        if self.model is not None:
+            return self.model
+        try:
+            return self.app.default_model()
+        except ModelNotFound:
+            return None
+
+    def state_event(self) -> dict[str, Any]:
+        status = self.app.engine.status()
+        model = self.current_model()
+        name = model.relative_to(self.app.home.models).as_posix() if model and model.is_relative_to(
+            self.app.home.models) else (model.name if model else None)
+        state = status.state
+        if state == "idle" and self._turn is not None:
+            state = "generating"  # queued for the engine, about to start
+        elif state == "idle" and self.last_error:
+            state = "error"
+        return {"type": "state", "models": self.models(), "model": name, "status": state,
+                "error": self.last_error}
+
+    def push_state(self) -> None:
+        self.emit(self.state_event())
+        self.on_state()
+
+    # -- actions (any thread; never block) --------------------------------------
+
+    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # a worker thread is an edge: report, keep going
+                log.exception("%s failed", name)
+                self.last_error = _one_line(exc)
+                self.emit({"type": "error", "message": self.last_error})
+                self.push_state()
+
+        threading.Thread(target=run, name=f"rmm-{name}", daemon=True).start()
+
+    def send(self, text: str) -> None:
+        self._spawn("send", self._run_turn, text)
+
+    def stop(self) -> None:
+        turn = self._turn
+        if turn is not None:
+            turn.cancel()
+
+    def regenerate(self) -> None:
+        self._spawn("regenerate", self._redo, None)
+
+    def edit_last(self, text: str) -> None:
+        self._spawn("edit", self._redo, text)
+
+    def new_chat(self) -> None:
+        self.stop()
+        self.chat_id = None
+        self.emit({"type": "chat", "chat_id": None, "messages": []})
+        self.emit({"type": "focus"})
+
+    def open_chat(self, chat_id: str) -> None:
+        chat = self.app.history.load_chat(chat_id)
+        self.chat_id = chat.id
+        self.emit({"type": "chat", "chat_id": chat.id,
+                   "messages": [message_event(m) for m in chat.messages if m.role != "system"]})
+
+    def list_chats(self) -> list[dict[str, Any]]:
+        items = [{"id": c.id, "title": c.title} for c in self.app.history.list_chats()[:30]]
+        self.emit({"type": "chats", "items": items})
+        return items
+
+    def set_model(self, name: str) -> None:
+        self._spawn("load", self._load, name)
+
+    def unload(self) -> None:
+        self.app.engine.unload().result()
+        self.push_state()
+
+    # -- work ------------------------------------------------------------------
+
+    def _load(self, name: str) -> None:
+        path = resolve_model(name, self.app.home.models)
+        self.model = path
+        self.last_error = None
+        future = self.app.engine.load(path)
+        self.push_state()  # shows "loading"
+        try:
+            future.result()
+        except Exception as exc:
+            self.last_error = _one_line(exc)
+            self.emit({"type": "error", "message": self.last_error})
+        finally:
+            self.push_state()
+
+    def _redo(self, new_text: str | None) -> None:
+        if self.chat_id is None:
+            return
+        chat = self.app.history.load_chat(self.chat_id)
+        users = [m for m in chat.messages if m.role == "user"]
+        if not users:
+            return
+        last_user = users[-1]
+        after = chat.messages[chat.messages.index(last_user):]
+        for m in after:
+            self.app.history.retract_message(self.chat_id, m.id)
+            self.emit({"type": "remove", "id": m.id})
+        self._run_turn(new_text if new_text is not None else last_user.content)
+
+    def _run_turn(self, text: str) -> None:
+        from rmm_tray.conversation import Turn
+        from rmm_tray.engine import Done, Failed, GenParams, Token
+
+        with self._lock:
+            g = self.app.config["generation"]
+            params = GenParams(max_tokens=int(g["max_tokens"]), temperature=float(g["temperature"]),
+                               top_p=float(g["top_p"]), top_k=int(g["top_k"]),
+                               min_p=float(g["min_p"]), repeat_penalty=float(g["repeat_penalty"]))
+            self.last_error = None
+            turn = Turn(self.app, text, params, chat_id=self.chat_id, model=self.current_model())
+            self._turn = turn
+            self.chat_id = turn.chat_id
+            user = self.app.history.load_chat(turn.chat_id).messages[-1]
+            self.emit({"type": "message", "chat_id": turn.chat_id, "message": message_event(user)})
+            self.push_state()
+            reply = turn.reply
+            parts: list[str] = []
+            try:
+                for batch in turn.batches():
+                    for event in batch:
+                        if isinstance(event, Token):
+                            parts.append(event.text)
+                        elif isinstance(event, Failed):
+                            self.last_error = event.message
+                            self.emit({"type": "error", "message": event.message})
+                    if parts and not any(isinstance(e, Done) for e in batch):
+                        streaming = ChatMessage("assistant", "".join(parts), id=reply.id)
+                        self.emit({"type": "message", "chat_id": turn.chat_id,
+                                   "message": message_event(streaming, streaming=True)})
+            finally:
+                self._turn = None
+            if turn.result.reply is not None:
+                self.emit({"type": "message", "chat_id": turn.chat_id,
+                           "message": message_event(turn.result.reply)})
+            self.push_state()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

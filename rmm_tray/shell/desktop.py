@@ -1,0 +1,230 @@
+"""The tray app: the core process. Owns the IPC endpoint, the engine (through
+App and the chat controller), the hotkey, the tray icon and the popup process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from rmm_tray import ipc
+from rmm_tray.app import App
+from rmm_tray.chat_controller import ChatController
+from rmm_tray.shell import hotkey
+from rmm_tray.shell.popup_host import PopupHost
+from rmm_tray.templates import PromptTemplate
+
+log = logging.getLogger(__name__)
+
+# What the page may ask for; anything else from the popup is refused.
+JS_METHODS = {"send", "stop", "regenerate", "edit_last", "new_chat", "open_chat", "list_chats",
+              "set_model", "ready", "copy"}
+
+
+class DesktopApp:
+    def __init__(self, app: App, *, use_hotkey: bool = True, use_tray: bool = True) -> None:
+        self.app = app
+        self.use_hotkey = use_hotkey
+        self.use_tray = use_tray
+        ui = app.config["ui"]
+        self.hotkey_combo = str(ui["hotkey"])
+        self.hotkey_label = hotkey.label(self.hotkey_combo)
+        self.popup = PopupHost(app.home.root)
+        self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed)
+        self.popup.on_attach = self._popup_attached
+        self.tray: Any = None
+        self.listener: Any = None
+        self.server: ipc.Server | None = None
+        self._quit = threading.Event()
+
+    # -- life cycle --------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            self.server = ipc.Server(self.app.home.root, self.handle).start()
+        except ipc.AlreadyRunning:
+            ipc.request(self.app.home.root, {"cmd": "show"})
+            print("RunMyModel is already running; its chat window is open.", file=sys.stderr)
+            return 0
+        self.app.start()
+        self.popup.start()
+        if self.use_hotkey:
+            self.listener = hotkey.start(self.hotkey_combo, lambda: self.popup.command("toggle"))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.quit())
+        try:
+            if self.use_tray:
+                self._run_tray()
+            while not self._quit.wait(0.5):
+                pass
+        finally:
+            self._shutdown()
+        return 0
+
+    def _run_tray(self) -> None:
+        """Blocks in the tray's loop on the main thread. Without a tray the app
+        still runs: the hotkey and `rmm-tray toggle` open the chat."""
+        try:
+            from rmm_tray.shell.tray import Tray
+
+            self.tray = Tray(self)
+            self.tray.run(setup=self._state_changed)
+        except Exception as exc:
+            log.error("no tray icon (%s); the hotkey and 'rmm-tray toggle' still open the chat",
+                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.tray = None
+
+    def _shutdown(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+        self.popup.stop()
+        if self.server is not None:
+            self.server.close()
+        self.app.close()
+
+    def quit(self) -> None:
+        self._quit.set()
+        if self.tray is not None:
+            self.tray.stop()
+
+    # -- IPC -----------------------------------------------------------------------
+
+    def handle(self, message: dict[str, Any], conn: Any) -> Any:
+        cmd = message.get("cmd")
+        if cmd == "ping":
+            return {"ok": True}
+        if cmd in ("show", "hide", "toggle"):
+            self.popup.command(cmd)
+            return {"ok": True}
+        if cmd == "popup-hello":
+            self.popup.attach(conn)
+            return None
+        if cmd == "js":
+            self._js(message)
+            return None
+        if cmd == "status":
+            return self.status()
+        if cmd == "tray":
+            return self._tray_action(message)
+        if cmd == "quit":
+            threading.Thread(target=self.quit, daemon=True).start()
+            return {"ok": True}
+        return {"error": f"unknown command {cmd!r}"}
+
+    def status(self) -> dict[str, Any]:
+        engine = self.app.engine
+        loaded = engine.loaded
+        return {"ok": True, "pid": os.getpid(), "popup_pid": self.popup.pid,
+                "popup_starts": self.popup.starts, "state": engine.status().state,
+                "model": loaded.path.name if loaded else None, "loads": engine.loads,
+                "hotkey": self.listener is not None, "tray": self.tray is not None}
+
+    def _js(self, message: dict[str, Any]) -> None:
+        method, args = message.get("method"), message.get("args") or []
+        result: Any = None
+        try:
+            if method not in JS_METHODS:
+                raise ValueError(f"the page may not call {method!r}")
+            if method == "ready":
+                self.popup.send({"event": "config",
+                                 "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
+                self.controller.push_state()
+            elif method == "copy":
+                log.debug("clipboard copy handled by the page")
+            else:
+                result = getattr(self.controller, method)(*args)
+        except Exception as exc:  # js_api is an edge: report to the page, keep going
+            log.exception("popup call %s failed", method)
+            self.controller.emit({"type": "error", "message": str(exc)})
+        self.popup.send({"reply_to": message.get("id"), "result": result})
+
+    def _tray_action(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Tests and scripts: run a tray menu entry's own callback by its label path."""
+        from rmm_tray.shell.tray import menu_items
+
+        path = list(message.get("path") or [])
+        items = menu_items(self)
+        item: Any = None
+        for label in path:
+            item = next((i for i in items if getattr(i, "text", None) == label), None)
+            if item is None:
+                return {"error": f"no menu entry {label!r}"}
+            items = list(item.submenu.items) if item.submenu else []
+        if item is None:
+            return {"error": "empty path"}
+        if message.get("click"):
+            item(self.tray.icon if self.tray else None)
+        return {"ok": True, "checked": item.checked,
+                "entries": [getattr(i, "text", "") for i in items]}
+
+    # -- what the tray and popup ask for -----------------------------------------------
+
+    def _popup_attached(self) -> None:
+        log.info("popup process %s connected", self.popup.pid)
+
+    def _state_changed(self) -> None:
+        if self.tray is None:
+            return
+        status = self.app.engine.status()
+        state = "error" if self.controller.last_error else status.state
+        model = status.model.name if status.model else "no model"
+        self.tray.show_state(state, f"RunMyModel · {model} · {status.state}")
+
+    def current_model_name(self) -> str | None:
+        model = self.controller.current_model()
+        if model is None:
+            return None
+        try:
+            return model.relative_to(self.app.home.models).as_posix()
+        except ValueError:
+            return model.name
+
+    def toggle_popup(self) -> None:
+        self.popup.command("toggle")
+
+    def choose_model(self, name: str) -> None:
+        self.controller.set_model(name)
+
+    def unload_model(self) -> None:
+        threading.Thread(target=self.controller.unload, daemon=True).start()
+
+    def get_models(self) -> None:
+        self.popup.command("show")
+
+    def open_chat(self, chat_id: str) -> None:
+        self.controller.open_chat(chat_id)
+        self.popup.command("show")
+
+    def use_prompt(self, template: PromptTemplate) -> None:
+        self.controller.emit({"type": "prefill", "text": template.body})
+        self.popup.command("show")
+
+    def run_plugin(self, action: Any) -> None:
+        def run() -> None:
+            try:
+                action(self.app)
+            except Exception:
+                log.exception("plugin menu action failed")
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def open_settings(self) -> None:
+        _open(self.app.home.config_file)
+
+    def open_data_folder(self) -> None:
+        _open(self.app.home.root)
+
+
+def _open(path: Path) -> None:
+    if sys.platform == "darwin":
+        subprocess.Popen(["open", str(path)])
+    elif sys.platform == "win32":
+        os.startfile(str(path))  # type: ignore[attr-defined]
+    else:
+        subprocess.Popen(["xdg-open", str(path)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)

@@ -1,0 +1,89 @@
+"""The core's side of the popup: starts the popup process, restarts it when it
+dies (the engine and its model are untouched), and talks to it."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAY_S = 0.5
+
+
+class PopupHost:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = False
+        self._pending_show = False
+        self.on_attach: Any = None
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        threading.Thread(target=self._keep_alive, name="rmm-popup-host", daemon=True).start()
+
+    def _keep_alive(self) -> None:
+        while not self._stopping:
+            self.starts += 1
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "rmm_tray.shell.popup_process", str(self.home)])
+            code = self._proc.wait()
+            with self._lock:
+                self._conn = None
+            if self._stopping:
+                return
+            log.warning("the popup process ended (code %s); starting a new one", code)
+            time.sleep(RESTART_DELAY_S)
+
+    def attach(self, conn: Connection) -> None:
+        with self._lock:
+            self._conn = conn
+            show, self._pending_show = self._pending_show, False
+        if self.on_attach is not None:
+            self.on_attach()
+        if show:
+            self.send({"event": "show"})
+
+    def send(self, message: dict[str, Any]) -> bool:
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                return False
+            try:
+                conn.send(message)
+                return True
+            except OSError:
+                self._conn = None
+                return False
+
+    def page(self, data: dict[str, Any]) -> None:
+        self.send({"event": "page", "data": data})
+
+    def command(self, cmd: str) -> None:
+        """show / hide / toggle. A show asked while the popup is (re)starting
+        happens as soon as it is up."""
+        if not self.send({"event": cmd}) and cmd in ("show", "toggle"):
+            self._pending_show = True
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.send({"event": "quit"})
+        proc = self._proc
+        if proc is not None:
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()

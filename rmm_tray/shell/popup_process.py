@@ -1,0 +1,211 @@
+"""The popup window's own process: a pywebview window, created hidden and never
+destroyed, and a link to the core over the app's IPC endpoint. It is a view: every
+action goes to the core, and the core's events come back to the page.
+
+Run as ``python -m rmm_tray.shell.popup_process HOME``; the core starts it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import sys
+import threading
+from concurrent.futures import Future
+from importlib.resources import files
+from multiprocessing.connection import Client, Connection
+from pathlib import Path
+from typing import Any
+
+import webview
+
+from rmm_tray import ipc
+
+log = logging.getLogger("rmm_tray.popup")
+
+WIDTH, HEIGHT = 560, 680
+
+
+class CoreLink:
+    """One connection to the core: requests with replies, and pushed events."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, Future[Any]] = {}
+        self.window: webview.Window | None = None
+        self.visible = False
+        self.hide_on_blur = False
+        self.quitting = False
+
+    def call(self, method: str, *args: Any, wait: bool = False) -> Any:
+        rid = next(self._ids)
+        future: Future[Any] = Future()
+        if wait:
+            self._waiting[rid] = future
+        with self._send_lock:
+            self.conn.send({"cmd": "js", "id": rid, "method": method, "args": list(args)})
+        return future.result(timeout=30) if wait else None
+
+    def run(self) -> None:
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                log.info("the core went away; closing the popup")
+                self._quit()
+                return
+            try:
+                self._dispatch(message)
+            except Exception:  # one bad message must not end the link
+                log.exception("popup could not handle %r", message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "reply_to" in message:
+            future = self._waiting.pop(message["reply_to"], None)
+            if future is not None:
+                future.set_result(message.get("result"))
+            return
+        event = message.get("event")
+        if event == "show" or (event == "toggle" and not self.visible):
+            self.show()
+        elif event == "hide" or event == "toggle":
+            self.hide()
+        elif event == "page":
+            self.to_page(message["data"])
+        elif event == "config":
+            self.hide_on_blur = bool(message.get("hide_on_blur"))
+        elif event == "quit":
+            self._quit()
+
+    def to_page(self, data: dict[str, Any]) -> None:
+        if self.window is not None:
+            self.window.evaluate_js(f"window.rmm && window.rmm.receive({json.dumps(data)})")
+
+    def show(self) -> None:
+        window = self.window
+        if window is None:
+            return
+        self.visible = True
+        if not _gtk_show_centered(window):
+            window.show()
+            window.restore()
+        self.to_page({"type": "focus"})
+
+    def hide(self) -> None:
+        if self.window is not None:
+            self.visible = False
+            self.window.hide()
+
+    def _quit(self) -> None:
+        self.quitting = True
+        if self.window is not None:
+            self.window.destroy()
+
+
+def _gtk_show_centered(window: webview.Window) -> bool:
+    """GTK: centre on the monitor under the pointer, above other windows, focused."""
+    native = getattr(window, "native", None)
+    gtk_window = getattr(native, "window", None)
+    if gtk_window is None:
+        return False
+    from gi.repository import Gdk, GLib
+
+    def show() -> bool:
+        gtk_window.set_keep_above(True)
+        gtk_window.show_all()
+        display = Gdk.Display.get_default()
+        seat = display.get_default_seat() if display else None
+        monitor = None
+        if seat is not None and seat.get_pointer() is not None:
+            _, x, y = seat.get_pointer().get_position()
+            monitor = display.get_monitor_at_point(x, y)
+        monitor = monitor or (display.get_primary_monitor() if display else None)
+        if monitor is not None:
+            geo = monitor.get_geometry()
+            w, h = gtk_window.get_size()
+            gtk_window.move(geo.x + (geo.width - w) // 2, geo.y + (geo.height - h) // 2)
+        gtk_window.present_with_time(Gdk.CURRENT_TIME)
+        webview_widget = getattr(native, "webview", None)
+        if webview_widget is not None:
+            webview_widget.grab_focus()
+        return False
+
+    GLib.idle_add(show)
+    return True
+
+
+class JsApi:
+    """What the page can call (``window.pywebview.api.*``). Calls run on
+    pywebview's threads; each only forwards to the core."""
+
+    def __init__(self, link: CoreLink) -> None:
+        self._link = link
+
+    def send(self, text: str) -> None:
+        self._link.call("send", str(text))
+
+    def stop(self) -> None:
+        self._link.call("stop")
+
+    def regenerate(self) -> None:
+        self._link.call("regenerate")
+
+    def edit_last(self, text: str) -> None:
+        self._link.call("edit_last", str(text))
+
+    def new_chat(self) -> None:
+        self._link.call("new_chat")
+
+    def open_chat(self, chat_id: str) -> None:
+        self._link.call("open_chat", str(chat_id))
+
+    def list_chats(self) -> None:
+        self._link.call("list_chats")
+
+    def set_model(self, name: str) -> None:
+        self._link.call("set_model", str(name))
+
+    def ready(self) -> None:
+        self._link.call("ready")
+
+    def hide(self) -> None:
+        self._link.hide()
+
+    def blurred(self) -> None:
+        if self._link.hide_on_blur and self._link.visible:
+            self._link.hide()
+
+    def copy(self, text: str) -> None:
+        self._link.call("copy", str(text))
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    home = Path(argv[0])
+    conn = Client(ipc.address_for(home), family=ipc.family(), authkey=ipc.read_key(home))
+    conn.send({"cmd": "popup-hello"})
+    link = CoreLink(conn)
+    index = files("rmm_tray.web").joinpath("index.html")
+    window = webview.create_window(
+        "RunMyModel", url=str(index), js_api=JsApi(link), hidden=True, width=WIDTH,
+        height=HEIGHT, min_size=(360, 300), on_top=True, background_color="#15151d",
+    )
+    link.window = window
+
+    def on_closing() -> bool:
+        if link.quitting:
+            return True
+        link.hide()  # closing hides; only the core ends the popup
+        return False
+
+    window.events.closing += on_closing
+    webview.start(lambda: threading.Thread(target=link.run, daemon=True).start(),
+                  gui="gtk" if sys.platform.startswith("linux") else None, private_mode=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""The tray icon and its menu (pystray). Menu callbacks only hand work to the
+app; they never block and never touch the engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pystray
+
+from rmm_tray.shell import icons
+
+if TYPE_CHECKING:
+    from rmm_tray.shell.desktop import DesktopApp
+
+log = logging.getLogger(__name__)
+
+
+def _safe(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            fn()
+        except Exception:  # a menu callback is an edge: log, keep the tray alive
+            log.exception("tray action %s failed", name)
+
+    return run
+
+
+def _checked(desktop: "DesktopApp", name: str) -> Callable[[Any], bool]:
+    return lambda item: desktop.current_model_name() == name
+
+
+def model_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+    items = [
+        pystray.MenuItem(name, _safe("model", lambda n=name: desktop.choose_model(n)),
+                         checked=_checked(desktop, name), radio=True)
+        for name in desktop.controller.models()
+    ]
+    if not items:
+        items.append(pystray.MenuItem("No models yet", None, enabled=False))
+    return [
+        *items,
+        pystray.Menu.SEPARATOR,
+        pystray.MenuItem("Unload model", _safe("unload", desktop.unload_model),
+                         enabled=lambda item: desktop.app.engine.loaded is not None),
+        pystray.MenuItem("Get models…", _safe("get models", desktop.get_models)),
+    ]
+
+
+def chat_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+    chats = desktop.app.history.list_chats()[:10]
+    if not chats:
+        return [pystray.MenuItem("No chats yet", None, enabled=False)]
+    return [pystray.MenuItem((c.title or c.id)[:40], _safe("chat", lambda i=c.id: desktop.open_chat(i)))
+            for c in chats]
+
+
+def prompt_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+    templates = sorted(desktop.app.templates().values(), key=lambda t: t.name)
+    return [pystray.MenuItem(t.name, _safe("prompt", lambda t=t: desktop.use_prompt(t)))
+            for t in templates] or [pystray.MenuItem("No prompts", None, enabled=False)]
+
+
+def plugin_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+    out = []
+    for plugin, result in desktop.app.plugins.call_each("tray_menu_items", app=desktop.app):
+        for entry in result or []:
+            action = entry.action
+            out.append(pystray.MenuItem(
+                entry.text, _safe(f"{plugin}:{entry.text}", lambda a=action: desktop.run_plugin(a)),
+                enabled=entry.enabled))
+    return out
+
+
+def menu_items(desktop: "DesktopApp") -> list[Any]:
+    items: list[Any] = [
+        pystray.MenuItem(f"Open chat ({desktop.hotkey_label})", _safe("open", desktop.toggle_popup),
+                         default=True),
+        pystray.MenuItem("Model", pystray.Menu(lambda: model_items(desktop))),
+        pystray.MenuItem("Recent chats", pystray.Menu(lambda: chat_items(desktop))),
+        pystray.MenuItem("Prompts", pystray.Menu(lambda: prompt_items(desktop))),
+    ]
+    extra = plugin_items(desktop)
+    if extra:
+        items += [pystray.Menu.SEPARATOR, *extra]
+    items += [
+        pystray.Menu.SEPARATOR,
+        pystray.MenuItem("Settings…", _safe("settings", desktop.open_settings)),
+        pystray.MenuItem("Open data folder", _safe("folder", desktop.open_data_folder)),
+        pystray.Menu.SEPARATOR,
+        pystray.MenuItem("Quit", _safe("quit", desktop.quit)),
+    ]
+    return items
+
+
+class Tray:
+    def __init__(self, desktop: "DesktopApp") -> None:
+        self.desktop = desktop
+        self.icon = pystray.Icon(
+            "rmm-tray", icons.icon("idle"), "RunMyModel",
+            menu=pystray.Menu(lambda: menu_items(desktop)),
+        )
+        self.state = "idle"
+        if not self.icon.HAS_MENU:
+            log.warning("this tray backend has no menu; clicking the icon opens the chat")
+
+    def show_state(self, state: str, tooltip: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.icon.icon = icons.icon(state)
+        self.icon.title = tooltip
+        try:
+            self.icon.update_menu()
+        except Exception:  # some backends cannot update before run()
+            log.debug("menu update skipped", exc_info=True)
+
+    def run(self, setup: Callable[[], None]) -> None:
+        def started(icon: pystray.Icon) -> None:
+            icon.visible = True
+            setup()
+
+        self.icon.run(setup=started)
+
+    def stop(self) -> None:
+        self.icon.stop()

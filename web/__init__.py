@@ -1,0 +1,1 @@
+"""The popup page: HTML, CSS and JS, shipped as package data."""

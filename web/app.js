@@ -1,0 +1,216 @@
+// The popup page. Python renders Markdown to HTML with raw HTML disabled; this page
+// only places that HTML, and the Content-Security-Policy forbids inline scripts,
+// so nothing in a model's reply can run.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const els = {
+  messages: $("messages"), empty: $("empty"), input: $("input"), send: $("send"),
+  stop: $("stop"), model: $("model"), state: $("state"), error: $("error"),
+  chats: $("chats"), chatList: $("chat-list"), chatsButton: $("chats-button"), newChat: $("new-chat"),
+};
+let generating = false;
+let currentChat = null;
+
+function api() { return window.pywebview && window.pywebview.api; }
+
+function call(method, ...args) {
+  const a = api();
+  if (!a || !a[method]) return Promise.resolve(null);
+  return a[method](...args).catch((err) => showError(String(err && err.message || err)));
+}
+
+function showError(message) {
+  els.error.textContent = message;
+  els.error.hidden = !message;
+}
+
+function setGenerating(on) {
+  generating = on;
+  els.send.hidden = on;
+  els.stop.hidden = !on;
+}
+
+function copyText(text, button) {
+  const done = () => { if (button) { const t = button.textContent; button.textContent = "Copied"; setTimeout(() => { button.textContent = t; }, 900); } };
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    navigator.clipboard.writeText(text).then(done, () => call("copy", text).then(done));
+  } else {
+    call("copy", text).then(done);
+  }
+}
+
+function decorateCode(body) {
+  for (const pre of body.querySelectorAll("pre")) {
+    if (pre.querySelector(".copy")) continue;
+    const b = document.createElement("button");
+    b.className = "copy";
+    b.textContent = "Copy";
+    b.addEventListener("click", () => copyText(pre.querySelector("code") ? pre.querySelector("code").innerText : pre.innerText, b));
+    pre.appendChild(b);
+  }
+}
+
+function toolButton(label, onClick) {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function messageElement(msg) {
+  let el = document.querySelector(`.msg[data-id="${CSS.escape(msg.id)}"]`);
+  if (!el) {
+    el = document.createElement("div");
+    el.className = `msg ${msg.role}`;
+    el.dataset.id = msg.id;
+    const body = document.createElement("div");
+    body.className = "body";
+    el.appendChild(body);
+    const tools = document.createElement("div");
+    tools.className = "tools";
+    tools.appendChild(toolButton("Copy", (e) => copyText(el.dataset.text || body.innerText, e.target)));
+    el.appendChild(tools);
+    els.messages.appendChild(el);
+    els.empty.hidden = true;
+  }
+  return el;
+}
+
+function renderMessage(msg) {
+  const el = messageElement(msg);
+  const body = el.querySelector(".body");
+  el.dataset.text = msg.text || "";
+  if (msg.role === "assistant") {
+    body.innerHTML = msg.html || "";  // produced by markdown-it with html disabled
+    decorateCode(body);
+  } else {
+    body.textContent = msg.text || "";
+  }
+  el.classList.toggle("interrupted", !!msg.interrupted);
+  el.classList.toggle("cursor", !!msg.streaming);
+  let stats = el.querySelector(".stats");
+  if (msg.stats) {
+    if (!stats) { stats = document.createElement("div"); stats.className = "stats"; el.appendChild(stats); }
+    const s = msg.stats;
+    stats.textContent = `${s.completion_tokens} tokens · ${s.decode_tok_s} tok/s · first token ${s.ttft_s}s`;
+  }
+  updateLastTools();
+  els.messages.scrollTop = els.messages.scrollHeight;
+}
+
+function updateLastTools() {
+  for (const b of document.querySelectorAll(".tools .extra")) b.remove();
+  const all = document.querySelectorAll(".msg");
+  const last = all[all.length - 1];
+  if (!last || generating) return;
+  const tools = last.querySelector(".tools");
+  if (last.classList.contains("assistant")) {
+    const b = toolButton("Regenerate", () => { setGenerating(true); call("regenerate"); });
+    b.classList.add("extra");
+    tools.appendChild(b);
+  }
+  const users = document.querySelectorAll(".msg.user");
+  const lastUser = users[users.length - 1];
+  if (lastUser) {
+    const b = toolButton("Edit", () => {
+      els.input.value = lastUser.dataset.text || "";
+      els.input.dataset.editing = "1";
+      els.input.focus();
+    });
+    b.classList.add("extra");
+    lastUser.querySelector(".tools").appendChild(b);
+  }
+}
+
+function clearMessages() {
+  for (const el of document.querySelectorAll(".msg")) el.remove();
+  els.empty.hidden = false;
+}
+
+const handlers = {
+  state(ev) {
+    const names = ev.models || [];
+    els.model.replaceChildren(...names.map((n) => { const o = document.createElement("option"); o.value = n; o.textContent = n; return o; }));
+    if (ev.model) els.model.value = ev.model;
+    const labels = { idle: ev.model ? "ready" : "no model", loading: "loading…", generating: "writing…", error: "error" };
+    els.state.textContent = labels[ev.status] || ev.status || "";
+    if (ev.error) showError(ev.error);
+  },
+  chat(ev) {
+    currentChat = ev.chat_id;
+    clearMessages();
+    for (const m of ev.messages || []) renderMessage(m);
+    setGenerating(false);
+  },
+  message(ev) {
+    renderMessage(ev.message);
+    if (ev.chat_id) currentChat = ev.chat_id;
+    if (ev.message.role === "assistant" && !ev.message.streaming) { setGenerating(false); updateLastTools(); }
+  },
+  remove(ev) {
+    const el = document.querySelector(`.msg[data-id="${CSS.escape(ev.id)}"]`);
+    if (el) el.remove();
+  },
+  chats(ev) {
+    els.chatList.replaceChildren(...(ev.items || []).map((c) => {
+      const li = document.createElement("li");
+      li.textContent = c.title || c.id;
+      li.title = c.id;
+      if (c.id === currentChat) li.classList.add("current");
+      li.addEventListener("click", () => { els.chats.hidden = true; call("open_chat", c.id); });
+      return li;
+    }));
+  },
+  error(ev) { showError(ev.message); setGenerating(false); updateLastTools(); },
+  focus() { els.input.focus(); },
+  prefill(ev) { els.input.value = ev.text || ""; autosize(); els.input.focus(); },
+};
+
+window.rmm = {
+  receive(ev) {
+    try { (handlers[ev.type] || (() => {}))(ev); } catch (err) { console.error(err); }
+  },
+};
+
+function send() {
+  const text = els.input.value;
+  if (!text.trim() || generating) return;
+  const editing = els.input.dataset.editing === "1";
+  els.input.value = "";
+  delete els.input.dataset.editing;
+  autosize();
+  showError("");
+  setGenerating(true);
+  call(editing ? "edit_last" : "send", text);
+}
+
+function autosize() {
+  els.input.style.height = "auto";
+  els.input.style.height = Math.min(els.input.scrollHeight, 160) + "px";
+}
+
+els.input.addEventListener("input", autosize);
+els.input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); }
+});
+els.send.addEventListener("click", send);
+els.stop.addEventListener("click", () => call("stop"));
+els.newChat.addEventListener("click", () => call("new_chat"));
+els.model.addEventListener("change", () => call("set_model", els.model.value));
+els.chatsButton.addEventListener("click", () => {
+  els.chats.hidden = !els.chats.hidden;
+  if (!els.chats.hidden) call("list_chats");
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape") {
+    e.preventDefault();
+    if (!els.chats.hidden) { els.chats.hidden = true; return; }
+    call("hide");
+  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "n") {
+    e.preventDefault();
+    call("new_chat");
+  }
+});
+window.addEventListener("blur", () => call("blurred"));
+window.addEventListener("pywebviewready", () => call("ready"));
