@@ -28,7 +28,7 @@ def starter_model() -> Path:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty data home with a small context, so tests load quickly."""
     root = tmp_path / "home"
-    for sub in ("models", "plugins", "prompts", "chats"):
+    for sub in ("models", "plugins", "prompts", "chats", "logs"):
         (root / sub).mkdir(parents=True)
     (root / "config.toml").write_text(
         '[model]\ncontext_length = 1024\n[generation]\ntemperature = 0.0\nmax_tokens = 24\n'

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import copy_model
 
+from conftest import copy_model
 from rmm_tray.engine import Done, Engine, EngineError, EngineSettings, Failed, GenParams, Token
 
 GREEDY = GenParams(max_tokens=16, temperature=0.0)

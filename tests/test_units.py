@@ -8,13 +8,13 @@ import struct
 from pathlib import Path
 
 import pytest
-from rmm_tray.plugins.history_jsonl import JsonlHistory
 
 from rmm_tray import ChatMessage, PromptTemplate, TemplateError, hookimpl
 from rmm_tray.config import DEFAULT_CONFIG_TEXT, Config, ConfigError
 from rmm_tray.gguf_meta import GGUFError, quantization_from_name, read_gguf
 from rmm_tray.model_store import ModelNotFound, list_models, remove_model, resolve_model
 from rmm_tray.plugin_host import PluginHost
+from rmm_tray.plugins.history_jsonl import JsonlHistory
 from rmm_tray.templates import load_template_file
 
 # -- config ---------------------------------------------------------------------

@@ -3,12 +3,14 @@ App and the chat controller), the hotkey, the tray icon and the popup process.""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ class DesktopApp:
         self.listener: Any = None
         self.server: ipc.Server | None = None
         self._quit = threading.Event()
+        self._probes: dict[int, Future[Any]] = {}
+        self._probe_ids = itertools.count(1)
 
     # -- life cycle --------------------------------------------------------------
 
@@ -109,6 +113,13 @@ class DesktopApp:
             return None
         if cmd == "status":
             return self.status()
+        if cmd == "probe":
+            return {"ok": True, "result": self._probe(str(message.get("what")))}
+        if cmd == "probe-result":
+            future = self._probes.pop(message.get("id"), None)
+            if future is not None:
+                future.set_result(message.get("result"))
+            return None
         if cmd == "tray":
             return self._tray_action(message)
         if cmd == "quit":
@@ -120,9 +131,20 @@ class DesktopApp:
         engine = self.app.engine
         loaded = engine.loaded
         return {"ok": True, "pid": os.getpid(), "popup_pid": self.popup.pid,
-                "popup_starts": self.popup.starts, "state": engine.status().state,
+                "popup_starts": self.popup.starts, "popup_connected": self.popup.connected,
+                "state": engine.status().state,
                 "model": loaded.path.name if loaded else None, "loads": engine.loads,
                 "hotkey": self.listener is not None, "tray": self.tray is not None}
+
+    def _probe(self, what: str) -> Any:
+        """Ask the popup page a fixed question (see popup_process.PROBES)."""
+        pid = next(self._probe_ids)
+        future: Future[Any] = Future()
+        self._probes[pid] = future
+        if not self.popup.send({"event": "probe", "id": pid, "what": what}):
+            self._probes.pop(pid, None)
+            raise RuntimeError("the popup is not connected")
+        return future.result(timeout=10)
 
     def _js(self, message: dict[str, Any]) -> None:
         method, args = message.get("method"), message.get("args") or []

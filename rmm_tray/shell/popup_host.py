@@ -29,6 +29,10 @@ class PopupHost:
         self.starts = 0
 
     @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

@@ -24,6 +24,32 @@ from rmm_tray import ipc
 
 log = logging.getLogger("rmm_tray.popup")
 
+# Read-only looks at the page, for `rmm-tray`'s own tests and diagnostics. Fixed
+# snippets: the IPC endpoint does not run arbitrary script in the page.
+PROBES = {
+    "messages": """Array.from(document.querySelectorAll('.msg')).map(e => ({
+        role: e.classList.contains('user') ? 'user' : 'assistant',
+        text: e.querySelector('.body').innerText,
+        html: e.querySelector('.body').innerHTML,
+        streaming: e.classList.contains('cursor')}))""",
+    "safety": """(() => {
+        const root = document.getElementById('messages');
+        const bad = root.querySelectorAll(
+            'script,iframe,frame,object,embed,svg,math,img,style,link,meta,form,input,video,audio,base');
+        let handlers = 0, jsLinks = 0;
+        for (const el of root.querySelectorAll('*')) {
+            for (const a of el.attributes) {
+                if (a.name.toLowerCase().startsWith('on')) handlers++;
+                if (/^\\s*(javascript|vbscript|data):/i.test(a.value)) jsLinks++;
+            }
+        }
+        return {bad: bad.length, handlers: handlers, jsLinks: jsLinks,
+                pwned: window.__pwned === true, title: document.title};
+    })()""",
+    "focus": "document.activeElement ? document.activeElement.id : null",
+    "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
+}
+
 WIDTH, HEIGHT = 560, 680
 
 
@@ -75,6 +101,12 @@ class CoreLink:
             self.hide()
         elif event == "page":
             self.to_page(message["data"])
+        elif event == "probe":
+            result = None
+            if self.window is not None and message.get("what") in PROBES:
+                result = self.window.evaluate_js(PROBES[message["what"]])
+            with self._send_lock:
+                self.conn.send({"cmd": "probe-result", "id": message.get("id"), "result": result})
         elif event == "config":
             self.hide_on_blur = bool(message.get("hide_on_blur"))
         elif event == "quit":
