@@ -93,9 +93,23 @@ def _gui_checks() -> list[Check]:
                             "make setup"))
     if sys.platform.startswith("linux"):
         checks.append(_gi_check("WebKit2GTK", "WebKit2", ("4.1", "4.0"), "gir1.2-webkit2-4.1"))
-        checks.append(_gi_check("AppIndicator", "AyatanaAppIndicator3", ("0.1",),
-                                "gir1.2-ayatanaappindicator3-0.1"))
+        indicator = _gi_check("AppIndicator", "AyatanaAppIndicator3", ("0.1",),
+                              "gir1.2-ayatanaappindicator3-0.1")
+        checks.append(indicator)
+        checks.append(_tray_menu_check(indicator.status == "ok"))
     return checks
+
+
+def _tray_menu_check(has_indicator: bool) -> Check:
+    """Which pystray backend the tray gets, judged without importing pystray
+    (it connects to the display on import)."""
+    if importlib.util.find_spec("gi") is None:
+        return Check("tray menu", "warn", "pystray falls back to its xorg backend, which has "
+                     "no menu: clicking the icon opens the chat", "make setup (installs PyGObject)")
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        return Check("tray menu", "warn", "no D-Bus session bus: no tray icon",
+                     "start the app inside your desktop session")
+    return Check("tray menu", "ok", "AppIndicator" if has_indicator else "GTK status icon")
 
 
 def _session_check() -> Check:

@@ -43,6 +43,7 @@ class DesktopApp:
         self.listener: Any = None
         self.server: ipc.Server | None = None
         self._quit = threading.Event()
+        self._notified: str | None = None
         self._probes: dict[int, Future[Any]] = {}
         self._probe_ids = itertools.count(1)
 
@@ -59,6 +60,8 @@ class DesktopApp:
         self.popup.start()
         if self.use_hotkey:
             self.listener = hotkey.start(self.hotkey_combo, lambda: self.popup.command("toggle"))
+        threading.Thread(target=self._watch_for_menu_changes, name="rmm-menu-watch",
+                         daemon=True).start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.quit())
         try:
@@ -193,9 +196,26 @@ class DesktopApp:
         if self.tray is None:
             return
         status = self.app.engine.status()
-        state = "error" if self.controller.last_error else status.state
+        error = self.controller.last_error
+        state = "error" if error else status.state
         model = status.model.name if status.model else "no model"
         self.tray.show_state(state, f"RunMyModel · {model} · {status.state}")
+        if error and error != self._notified:
+            self.tray.notify(error)
+        self._notified = error
+
+    def _watch_for_menu_changes(self) -> None:
+        """Models and chats come and go outside the app too (a download, a file
+        manager, the CLI): rebuild the menu when what it lists has changed."""
+        seen: tuple[Any, ...] = ()
+        while not self._quit.wait(3.0):
+            try:
+                now = (tuple(self.controller.models()), self.app.home.chats.stat().st_mtime)
+                if now != seen and self.tray is not None:
+                    self.tray.refresh()
+                seen = now
+            except Exception:  # a worker thread is an edge
+                log.debug("menu refresh failed", exc_info=True)
 
     def current_model_name(self) -> str | None:
         model = self.controller.current_model()

@@ -110,10 +110,19 @@ class Tray:
             self.state = state
             self.icon.icon = icons.icon(state)
         self.icon.title = tooltip
+        self.refresh()
+
+    def refresh(self) -> None:
         try:
             self.icon.update_menu()
-        except Exception:  # some backends cannot update before run()
+        except Exception:
             log.debug("menu update skipped", exc_info=True)
+
+    def notify(self, message: str) -> None:
+        try:
+            self.icon.notify(message, "RunMyModel")
+        except Exception:  # not every backend or desktop shows notifications
+            log.debug("notification skipped", exc_info=True)
 
     def run(self, setup: Callable[[], None]) -> None:
         def started(icon: pystray.Icon) -> None:
