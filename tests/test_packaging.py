@@ -21,7 +21,9 @@ def test_wheel_installs_core_plugins_and_web_but_no_top_level_plugins(tmp_path: 
     (wheel,) = (tmp_path / "dist").glob("rmm_tray-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "rmm_tray/plugins/history_jsonl.py" in names
-    assert "rmm_tray/web/index.html" in names
+    for name in ("rmm_tray/web/index.html", "rmm_tray/web/app.js", "rmm_tray/web/style.css",
+                 "rmm_tray/shell/popup_process.py", "rmm_tray/engine/worker.py"):
+        assert name in names
     assert not any(n.startswith(("plugins/", "web/", "tests/")) for n in names)
 
     env_dir = tmp_path / "fresh"
