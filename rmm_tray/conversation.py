@@ -104,11 +104,12 @@ class Turn:
                         reply.stats = event.to_dict()
                     elif isinstance(event, Failed):
                         self.result.error = event.message
+                yield batch
+                # After the yield: what is saved has been shown.
                 if unsaved and time.monotonic() - last_save >= PARTIAL_EVERY_S:
                     history.append_partial(chat_id, reply.id, "".join(unsaved))
                     unsaved.clear()
                     last_save = time.monotonic()
-                yield batch
         finally:
             # Reached also when the consumer stops early (Ctrl+C): keep what was said.
             self._stream.cancel()
