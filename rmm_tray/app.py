@@ -22,7 +22,7 @@ from rmm_tray.sources_api import ModelSource
 from rmm_tray.templates import PromptTemplate, TemplateError, load_template_file
 
 if TYPE_CHECKING:
-    from rmm_tray.engine import Engine, EngineSettings
+    from rmm_tray.engine import Engine, EngineSettings, EngineStatus, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,20 @@ class App:
 
     def default_model(self) -> Path:
         return default_model(self.home.models, str(self.config["model"]["default"]))
+
+    @property
+    def engine_started(self) -> bool:
+        return self._engine is not None
+
+    def engine_status(self) -> "EngineStatus":
+        """The engine's state without starting it (and importing llama.cpp)."""
+        from rmm_tray.engine.types import EngineStatus
+
+        return self._engine.status() if self._engine is not None else EngineStatus("idle", None)
+
+    @property
+    def loaded(self) -> "LoadedModel | None":
+        return self._engine.loaded if self._engine is not None else None
 
     @property
     def engine(self) -> "Engine":

@@ -53,8 +53,8 @@ class ChatController:
         return [m.name for m in list_models(self.app.home.models, read_metadata=False)]
 
     def current_model(self) -> Path | None:
-        if self.app.engine.loaded is not None:
-            return self.app.engine.loaded.path
+        if self.app.loaded is not None:
+            return self.app.loaded.path
         if self.model is not None:
             return self.model
         try:
@@ -63,7 +63,7 @@ class ChatController:
             return None
 
     def state_event(self) -> dict[str, Any]:
-        status = self.app.engine.status()
+        status = self.app.engine_status()
         model = self.current_model()
         name = model.relative_to(self.app.home.models).as_posix() if model and model.is_relative_to(
             self.app.home.models) else (model.name if model else None)

@@ -1,5 +1,7 @@
-"""The llama.cpp engine. Importing this package imports llama_cpp: the CLI does so
-only for commands that generate."""
+"""The llama.cpp engine. The types are import-light; ``Engine`` and ``ChatStream``
+import llama_cpp, so they load on first use (the tray starts without it)."""
+
+from typing import TYPE_CHECKING, Any
 
 from rmm_tray.engine.types import (
     Done,
@@ -11,7 +13,9 @@ from rmm_tray.engine.types import (
     LoadedModel,
     Token,
 )
-from rmm_tray.engine.worker import ChatStream, Engine
+
+if TYPE_CHECKING:
+    from rmm_tray.engine.worker import ChatStream, Engine
 
 __all__ = [
     "ChatStream",
@@ -25,3 +29,11 @@ __all__ = [
     "LoadedModel",
     "Token",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Engine", "ChatStream"):
+        from rmm_tray.engine import worker
+
+        return getattr(worker, name)
+    raise AttributeError(name)

@@ -131,12 +131,12 @@ class DesktopApp:
         return {"error": f"unknown command {cmd!r}"}
 
     def status(self) -> dict[str, Any]:
-        engine = self.app.engine
-        loaded = engine.loaded
+        loaded = self.app.loaded
         return {"ok": True, "pid": os.getpid(), "popup_pid": self.popup.pid,
                 "popup_starts": self.popup.starts, "popup_connected": self.popup.connected,
-                "state": engine.status().state,
-                "model": loaded.path.name if loaded else None, "loads": engine.loads,
+                "state": self.app.engine_status().state,
+                "model": loaded.path.name if loaded else None,
+                "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None}
 
     def _probe(self, what: str) -> Any:
@@ -195,7 +195,7 @@ class DesktopApp:
     def _state_changed(self) -> None:
         if self.tray is None:
             return
-        status = self.app.engine.status()
+        status = self.app.engine_status()
         error = self.controller.last_error
         state = "error" if error else status.state
         model = status.model.name if status.model else "no model"

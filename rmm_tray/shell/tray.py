@@ -43,7 +43,7 @@ def model_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
         *items,
         pystray.Menu.SEPARATOR,
         pystray.MenuItem("Unload model", _safe("unload", desktop.unload_model),
-                         enabled=lambda item: desktop.app.engine.loaded is not None),
+                         enabled=lambda item: desktop.app.loaded is not None),
         pystray.MenuItem("Get models…", _safe("get models", desktop.get_models)),
     ]
 
