@@ -13,20 +13,24 @@ What is compared, and why:
    Xlib connection and woken by the window's Map/Unmap events, so the wait
    itself costs no process start) and until the page says the chat input has
    the focus (the "focus" probe over IPC). The popup is hidden through IPC
-   before every press. xdotool is a process of its own: its bare cost (``xdotool
-   key shift``, and the same chord with nobody listening) is the baseline, and
-   the same press is also sent through XTEST from the bench's Xlib connection,
-   which shows what the app itself takes. Presses of the two kinds alternate.
+   before every press. xdotool is a process of its own, so the baseline is
+   the moment its space press reaches the X server (an XInput 2 raw key event
+   on a second connection); the bare cost of running ``xdotool key shift``
+   and of the chord with nobody listening are reported too. The same press is
+   also sent through XTEST from the bench's own connection, which shows what
+   the app itself takes. Presses of the two kinds alternate.
 2. Launch to tray icon: from ``Popen`` of ``python -m rmm_tray start
    --no-hotkey`` until the icon's colours show in the tray host (a 64x32 crop
-   of the screen, polled every few ms) and until IPC ``status`` says
-   ``tray: true``. The baseline is a bare pystray icon (same backend, same
-   tray host) launched the same way; launches of the two alternate and the
-   ratio is the median of the pairs' ratios. The first launch in a fresh X and
-   D-Bus session is reported apart: the first GTK client of a session starts
-   the session services (accessibility bus, dconf). One launch of each kind
-   (cold and warm) runs under a timing harness that marks the app's start-up
-   steps from inside, so a missed target comes with where the time went.
+   of the screen read over Xlib every 2 ms; PIL's grab confirms it once) and,
+   in separate launches, until IPC ``status`` says ``tray: true``. The
+   baseline is a bare pystray icon (same backend, same tray host) launched the
+   same way; launches of the two alternate and the ratio is the median of the
+   pairs' ratios. The first launch in a fresh X and D-Bus session is
+   reported apart: the first GTK 3 client of a session has the bus start the
+   session services (accessibility bus, desktop portals). One launch of each
+   kind (cold and warm) runs under a timing harness that marks the app's
+   start-up steps from inside, so a missed target comes with where the time
+   went.
 3. Memory at rest, no model loaded: RSS of the core process (tray and hotkey
    on) once it has settled, against a bare pystray icon process; and of the
    popup's process tree (the popup and its WebKit processes) against a bare
@@ -459,7 +463,10 @@ from rmm_tray.shell.popup_host import PopupHost
 mark("rmm_tray.shell.desktop imported")
 
 def timed(owner, name, label, end=True, once=True):
-    original = getattr(owner, name)
+    original = getattr(owner, name, None)
+    if original is None:  # the app changed under the bench: time the rest
+        mark(f"(no {getattr(owner, '__name__', owner)}.{name} to time)")
+        return
     seen = []
     def wrapper(*args, **kwargs):
         first = not seen
@@ -718,10 +725,11 @@ class Bench:
                  median(a["popup"] for a in statuses), median(py_pass), "s", "`python -c pass`")
         self.row("first launch in a fresh X + D-Bus session → tray icon drawn", cold["drawn"],
                  median(drawn), "s", "warm launches' median")
-        self.note("launch: the icon and `status` are timed in separate launches: `status` creates "
-                  "the engine (it imports llama_cpp), so polling it during start-up would slow "
-                  "the icon down. `status` says tray on once the Tray object exists, before "
-                  "pystray has shown anything; the icon-drawn row is what a person sees.")
+        self.note("launch: the icon and `status` are timed in separate launches, so that polling "
+                  "IPC (a connection and an auth round trip in a core that is starting) does not "
+                  "slow down the icon being timed. `status` says tray on once the Tray object "
+                  "exists, before pystray has shown anything; the icon-drawn row is what a "
+                  "person sees.")
         services = details["session_services_started"]
         self.note("launch: session services the first launch started: "
                   + (", ".join(services) if services else "none seen") + ".")
@@ -866,8 +874,12 @@ class Bench:
                   f"{pss([app.core]) / MIB:.1f} MiB, popup tree {pss(tree) / MIB:.1f} MiB "
                   f"(RSS counts shared pages once per process); popup tree: "
                   + ", ".join(f"{p.name()} {rss([p]) / MIB:.0f} MiB" for p in tree) + ".")
+        llama = any(name.startswith(("libllama", "libggml")) for name, _ in rss_by_mapping(
+            app.core.pid, top=10_000))
+        self.report.details["memory"]["llama_cpp_mapped_in_core"] = llama
         self.note("memory: core RSS by mapping (MiB): " + ", ".join(f"{k} {v}" for k, v in by_map)
-                  + f"; engine created: {st.get('state')!r}, model {st.get('model')!r}.")
+                  + f"; engine state {st.get('state')!r}, model {st.get('model')!r}, llama.cpp "
+                  + ("**loaded** in the core" if llama else "not loaded in the core") + ".")
 
     def bare_webview_rss(self) -> tuple[int | None, list[str]]:
         proc = subprocess.Popen([sys.executable, "-c", BARE_WEBVIEW], env=self.desk.env,

@@ -24,3 +24,15 @@ def test_engine_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_mod
     for part in ("decode speed", "prompt speed", "TTFT at turn", "model load", "CLI start-up"):
         assert part in names
     assert all(r["rmm_tray"] is not None for r in rows if "CLI" not in r["what"])
+
+
+def test_desktop_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_model: Path) -> None:
+    out = tmp_path / "desktop.json"
+    result = subprocess.run(
+        [sys.executable, "bench/desktop.py", "--quick", "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| what | figure | baseline | ratio | target |" in result.stdout
+    assert "hotkey" in result.stdout and "launch → tray icon drawn" in result.stdout
+    assert json.loads(out.read_text())

@@ -82,8 +82,12 @@ class DesktopApp:
             self.tray = Tray(self)
             self.tray.run(setup=self._state_changed)
         except Exception as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if self._quit.is_set():  # pystray's own clean-up can fail on the way out
+                log.debug("tray shutdown: %s", reason)
+                return
             log.error("no tray icon (%s); the hotkey and 'rmm-tray toggle' still open the chat",
-                      str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                      reason)
             self.tray = None
 
     def _shutdown(self) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 0.5
+MAX_RESTART_DELAY_S = 30.0
+QUICK_DEATH_S = 10.0
 
 
 class PopupHost:
@@ -40,8 +42,10 @@ class PopupHost:
         threading.Thread(target=self._keep_alive, name="rmm-popup-host", daemon=True).start()
 
     def _keep_alive(self) -> None:
+        delay = RESTART_DELAY_S
         while not self._stopping:
             self.starts += 1
+            started = time.monotonic()
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "rmm_tray.shell.popup_process", str(self.home)])
             code = self._proc.wait()
@@ -49,8 +53,13 @@ class PopupHost:
                 self._conn = None
             if self._stopping:
                 return
-            log.warning("the popup process ended (code %s); starting a new one", code)
-            time.sleep(RESTART_DELAY_S)
+            # A popup that keeps dying (no display any more, a broken WebKit) is
+            # restarted ever more slowly instead of in a tight loop.
+            quick = time.monotonic() - started < QUICK_DEATH_S
+            delay = min(delay * 2, MAX_RESTART_DELAY_S) if quick else RESTART_DELAY_S
+            log.warning("the popup process ended (code %s); starting a new one in %.1f s",
+                        code, delay)
+            time.sleep(delay)
 
     def attach(self, conn: Connection) -> None:
         with self._lock:

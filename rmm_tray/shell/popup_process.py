@@ -46,7 +46,7 @@ PROBES = {
         return {bad: bad.length, handlers: handlers, jsLinks: jsLinks,
                 pwned: window.__pwned === true, title: document.title};
     })()""",
-    "focus": "document.activeElement ? document.activeElement.id : null",
+    "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
 }
 

@@ -129,7 +129,18 @@ class Tray:
             icon.visible = True
             setup()
 
+        _let_python_handle_signals()
         self.icon.run(setup=started)
 
     def stop(self) -> None:
         self.icon.stop()
+
+
+def _let_python_handle_signals() -> None:
+    """Python runs signal handlers only between bytecodes; GTK's main loop would
+    sit in C and never let SIGTERM through. A periodic no-op callback does."""
+    try:
+        from gi.repository import GLib
+    except ImportError:
+        return
+    GLib.timeout_add(250, lambda: True)
