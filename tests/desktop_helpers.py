@@ -44,6 +44,10 @@ class Screen:
         assert self.dbus.stdout is not None
         self.bus = self.dbus.stdout.readline().strip()
         self.env = {"DISPLAY": self.display, "DBUS_SESSION_BUS_ADDRESS": self.bus}
+        # A window manager, as every desktop has: focus and "bring to front" go through it.
+        self.wm = subprocess.Popen(["openbox", "--sm-disable"], env={**os.environ, **self.env},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
 
     def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(list(cmd), env={**os.environ, **self.env}, capture_output=True,
@@ -67,7 +71,7 @@ class Screen:
         return path
 
     def close(self) -> None:
-        for proc in (self.dbus, self.xvfb):
+        for proc in (self.wm, self.dbus, self.xvfb):
             proc.terminate()
             proc.wait(5)
 

@@ -51,6 +51,8 @@ def test_hotkey_opens_the_popup_and_chats(screen: Screen, start) -> None:
     app = start("--no-tray")
     assert app.status()["hotkey"] is True
     assert screen.visible_popups() == [], "created hidden"
+    # Away from where the popup appears: focus must not come from the pointer.
+    screen.run("xdotool", "mousemove", "5", "5")
     screen.key("ctrl+alt+space")
     wait_for(screen.visible_popups, 10, "the popup to show")
     wait_for(lambda: app.probe("focus") == "input", 10, "focus in the input")
