@@ -57,12 +57,16 @@ def test_hotkey_opens_the_popup_and_chats(screen: Screen, start) -> None:
     wait_for(screen.visible_popups, 10, "the popup to show")
     wait_for(lambda: app.probe("focus") == "input", 10, "focus in the input")
     screen.type("Hello there")
+    screen.key("shift+Return")
+    screen.type("second line")
     screen.key("Return")
     msgs = finished_reply(app)
-    assert msgs[-2] == {**msgs[-2], "role": "user", "text": "Hello there"}
+    assert msgs[-2] == {**msgs[-2], "role": "user", "text": "Hello there\nsecond line"}
     chats = json.loads(app.cli("chats", "list", "--json").stdout)
     shown = json.loads(app.cli("chats", "show", chats[0]["id"], "--json").stdout)
     assert shown["messages"][1]["content"].strip() == msgs[-1]["text"].strip()
+    screen.key("ctrl+n")
+    wait_for(lambda: app.probe("messages") == [], 10, "Ctrl+N to start a new chat")
     screen.key("Escape")
     wait_for(lambda: not screen.visible_popups(), 10, "Esc to hide the popup")
 
