@@ -160,20 +160,6 @@ def _gtk_show_centered(window: webview.Window) -> bool:
             w, h = gtk_window.get_size()
             gtk_window.move(geo.x + (geo.width - w) // 2, geo.y + (geo.height - h) // 2)
         gtk_window.present_with_time(Gdk.CURRENT_TIME)
-        # Without a window manager (or with one that ignores present()), ask X for
-        # the keyboard focus directly: the hotkey is for typing at once.
-        tries = [0]
-
-        def take_focus() -> bool:
-            gdk_window = gtk_window.get_window()
-            if gdk_window is not None and gdk_window.is_viewable():
-                gdk_window.focus(Gdk.CURRENT_TIME)
-                return False
-            tries[0] += 1
-            return tries[0] < 50  # X maps the window a moment after show_all()
-
-        if take_focus():
-            GLib.timeout_add(5, take_focus)
         webview_widget = getattr(native, "webview", None)
         if webview_widget is not None:
             webview_widget.grab_focus()
