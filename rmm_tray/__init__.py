@@ -10,7 +10,17 @@ It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fas
 from rmm_tray.history_api import Chat, ChatMessage, ChatSummary, HistoryBackend, new_chat_id
 from rmm_tray.hookspecs import hookimpl
 from rmm_tray.messages import MessageDraft
-from rmm_tray.sources_api import LocalModelCandidate, ModelSource, Progress
+from rmm_tray.sources_api import (
+    DownloadCancelled,
+    LocalModelCandidate,
+    ModelSource,
+    Progress,
+    RemoteModelFile,
+    RemotePart,
+    RemoteRepo,
+    RemoteRepoDetails,
+    SourceError,
+)
 from rmm_tray.templates import PromptTemplate, TemplateError
 from rmm_tray.tray_api import MenuItem
 
@@ -20,6 +30,7 @@ __all__ = [
     "Chat",
     "ChatMessage",
     "ChatSummary",
+    "DownloadCancelled",
     "HistoryBackend",
     "LocalModelCandidate",
     "MenuItem",
@@ -27,6 +38,11 @@ __all__ = [
     "ModelSource",
     "Progress",
     "PromptTemplate",
+    "RemoteModelFile",
+    "RemotePart",
+    "RemoteRepo",
+    "RemoteRepoDetails",
+    "SourceError",
     "TemplateError",
     "hookimpl",
     "new_chat_id",

@@ -1,15 +1,35 @@
 """What a model source offers: downloaders and importers of GGUF files,
-registered through ``register_model_sources``."""
+registered through ``register_model_sources``.
+
+A source can do any of three things, and says which by what it overrides:
+
+- ``discover()``: GGUF files already on this machine (other apps' folders);
+- ``handles()`` + ``fetch()``: bring a file named by a reference into ``models/``;
+- ``search()`` + ``repo()`` + ``download()``: a catalogue of remote models.
+
+The core does the rest around a download, the same for every source: it checks
+names and free disk space first, shows progress, verifies the sha256 the source
+gave, and only then moves the file among the models.
+"""
 
 from __future__ import annotations
 
+import threading
 from abc import ABC
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 #: progress(done_bytes, total_bytes)
 Progress = Callable[[int, int], None]
+
+
+class SourceError(RuntimeError):
+    """A source could not do what was asked; the message is one line a person can act on."""
+
+
+class DownloadCancelled(Exception):
+    """The person cancelled the download."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +40,52 @@ class LocalModelCandidate:
     path: Path
     size: int
     source: str
+
+
+@dataclass(frozen=True)
+class RemotePart:
+    """One file on the server. ``sha256`` is what the bytes must hash to (the LFS oid)."""
+
+    filename: str
+    size: int
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteModelFile:
+    """One model in a repository: a single GGUF file, or the parts of a split one
+    (``...-00001-of-00003.gguf``) that llama.cpp loads together."""
+
+    repo: str
+    name: str  # the first part's file name: what llama.cpp is given
+    parts: tuple[RemotePart, ...]
+    quantization: str = ""
+
+    @property
+    def size(self) -> int:
+        return sum(p.size for p in self.parts)
+
+
+@dataclass(frozen=True)
+class RemoteRepo:
+    """A search result."""
+
+    id: str
+    downloads: int = 0
+    likes: int = 0
+    last_modified: str = ""
+    gated: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteRepoDetails:
+    """A repository's model card summary, licence and GGUF files."""
+
+    id: str
+    summary: str = ""
+    license: str = ""
+    gated: bool = False
+    files: tuple[RemoteModelFile, ...] = field(default_factory=tuple)
 
 
 class ModelSource(ABC):
@@ -38,4 +104,28 @@ class ModelSource(ABC):
         self, ref: str, models_dir: Path, *, copy: bool = False, progress: Progress | None = None
     ) -> list[Path]:
         """Bring the model(s) named by ``ref`` into ``models_dir``; return their paths."""
+        raise NotImplementedError
+
+    # -- remote catalogues ---------------------------------------------------
+
+    #: whether this source answers search/repo/download
+    remote: bool = False
+
+    def search(self, query: str, *, sort: str = "downloads", limit: int = 20) -> list[RemoteRepo]:
+        """Repositories with GGUF files matching ``query``; ``sort`` is "downloads"
+        or "recent"."""
+        raise NotImplementedError
+
+    def repo(self, repo_id: str) -> RemoteRepoDetails:
+        """A repository's card summary, licence and GGUF files (split files grouped)."""
+        raise NotImplementedError
+
+    def download(
+        self, part: RemotePart, repo_id: str, dest: Path, *,
+        progress: Progress, cancel: threading.Event,
+    ) -> None:
+        """Write ``part`` to ``dest``, resuming from the bytes already in it (a file
+        left by an earlier, interrupted try). Call ``progress`` as bytes arrive;
+        raise ``DownloadCancelled`` soon after ``cancel`` is set. The core verifies
+        the sha256 and moves the file into place afterwards."""
         raise NotImplementedError

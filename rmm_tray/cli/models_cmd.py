@@ -24,6 +24,11 @@ def add_parser(sub: Any) -> None:
     rm = msub.add_parser("rm", help="remove a model from models/ (a linked file keeps its original)")
     rm.add_argument("name")
     rm.set_defaults(run=run_rm)
+    # Other modules add their own actions: the hub (search, pull) and management (info, settings).
+    from rmm_tray.cli import hub_cmds, manage_cmds
+
+    hub_cmds.add_actions(msub)
+    manage_cmds.add_actions(msub)
 
 
 def run_list(args: argparse.Namespace) -> int:
