@@ -6,11 +6,9 @@ Importing links by default (no disk wasted); ``copy=True`` copies instead.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 
-from rmm_tray import ModelSource, Progress, hookimpl
+from rmm_tray import ModelSource, Progress, hookimpl, link_or_copy
 
 log = logging.getLogger(__name__)
 
@@ -23,32 +21,6 @@ def _is_gguf(path: Path) -> bool:
             return fh.read(4) == GGUF_MAGIC
     except OSError:
         return False
-
-
-def link_or_copy(src: Path, dest: Path, *, copy: bool, progress: Progress | None = None) -> Path:
-    """Put ``src`` at ``dest``: a symlink, else a hard link, else a copy (Windows
-    without developer mode cannot symlink)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.exists() or dest.is_symlink():
-        raise FileExistsError(f"{dest.name} is already in models/")
-    if not copy:
-        for make in (os.symlink, os.link):
-            try:
-                make(src.resolve(), dest)
-                return dest
-            except OSError:
-                continue
-    partial = dest.with_name(dest.name + ".part")
-    try:
-        shutil.copyfile(src, partial)
-        os.replace(partial, dest)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    if progress:
-        size = dest.stat().st_size
-        progress(size, size)
-    return dest
 
 
 class LocalFolderSource(ModelSource):
