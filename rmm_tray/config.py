@@ -61,7 +61,30 @@ hide_on_blur = false
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
 disabled = []
+
+[models]
+# Settings for one model, over [model] and [generation]: a table named after the
+# model as 'rmm-tray models list' shows it. Any of context_length, gpu_layers,
+# chat_template, max_tokens, temperature, top_p, top_k, min_p, repeat_penalty.
+# 'rmm-tray models set NAME key=value' writes them for you. For example:
+#
+# [models."bartowski/Llama-3.2-3B-Instruct-GGUF/Llama-3.2-3B-Instruct-Q4_K_M.gguf"]
+# context_length = 8192
+# temperature = 0.6
 """
+
+#: What a [models."NAME"] table may set, and the section whose default it overrides.
+MODEL_SETTING_KEYS: dict[str, str] = {
+    "context_length": "model",
+    "gpu_layers": "model",
+    "chat_template": "model",
+    "max_tokens": "generation",
+    "temperature": "generation",
+    "top_p": "generation",
+    "top_k": "generation",
+    "min_p": "generation",
+    "repeat_penalty": "generation",
+}
 
 
 class ConfigError(Exception):
@@ -93,6 +116,26 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[
     return out
 
 
+def check_model_setting(model: str, key: str, value: Any) -> None:
+    """One per-model setting against the type of the default it overrides."""
+    where = f'models."{model}".{key}'
+    section = MODEL_SETTING_KEYS.get(key)
+    if section is None:
+        known = ", ".join(MODEL_SETTING_KEYS)
+        raise ConfigError(f"config.toml: {where} is not a per-model setting (have: {known})")
+    default = _DEFAULTS[section][key]
+    if not _same_kind(default, value):
+        raise ConfigError(f"config.toml: {where} should be {type(default).__name__}, got {value!r}")
+
+
+def _check_models(models: Any) -> None:
+    for name, table in models.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f'config.toml: [models."{name}"] must be a table')
+        for key, value in table.items():
+            check_model_setting(name, key, value)
+
+
 def _same_kind(default: Any, value: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(default, bool) and isinstance(value, bool)
@@ -111,6 +154,15 @@ class Config:
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.data[section]
 
+    def model_settings(self, name: str) -> dict[str, Any]:
+        """The [models."NAME"] overrides of one model (empty when it has none)."""
+        return dict(self.data.get("models", {}).get(name, {}))
+
+    def model_value(self, name: str, key: str) -> Any:
+        """A setting as it applies to one model: its own value, else the default."""
+        own = self.data.get("models", {}).get(name, {})
+        return own[key] if key in own else self.data[MODEL_SETTING_KEYS[key]][key]
+
     @classmethod
     def defaults(cls) -> "Config":
         return cls(copy.deepcopy(_DEFAULTS))
@@ -127,4 +179,11 @@ class Config:
             raise ConfigError(f"config.toml: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config.toml: cannot read: {exc}") from None
-        return cls(_merge(_DEFAULTS, user), path)
+        return cls.from_dict(user, path)
+
+    @classmethod
+    def from_dict(cls, user: dict[str, Any], path: Path | None = None) -> "Config":
+        """The defaults with ``user`` over them, checked; raises ConfigError."""
+        data = _merge(_DEFAULTS, user)
+        _check_models(data["models"])
+        return cls(data, path)

@@ -21,6 +21,7 @@ _SCALARS = {
     6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d",
 }
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q").unpack_from
 
 # llama.cpp's LLAMA_FTYPE names (general.file_type), for when the name has no hint.
 FILE_TYPES = {
@@ -90,32 +91,40 @@ class GGUFInfo:
         return str(self.metadata.get("general.size_label", ""))
 
 
+# Compiled once: a model list parses ~30 keys in each of hundreds of headers.
+_STRUCTS: dict[str, struct.Struct] = {f: struct.Struct(f) for f in {*_SCALARS.values(), "<Q", "<I"}}
+
+
 class _Reader:
     def __init__(self, buf: Any, name: str) -> None:
         self.buf = buf
+        self.end = len(buf)
         self.pos = 0
         self.name = name
 
     def take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.buf):
+        st = _STRUCTS[fmt]
+        if self.pos + st.size > self.end:
             raise GGUFError(f"{self.name}: truncated GGUF header")
-        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
+        (value,) = st.unpack_from(self.buf, self.pos)
+        self.pos += st.size
         return value
 
     def string(self, keep: bool = True) -> str | None:
-        n = self.take("<Q")
-        if self.pos + n > len(self.buf):
+        start = self.pos + 8
+        if start > self.end:
             raise GGUFError(f"{self.name}: truncated GGUF header")
-        start, self.pos = self.pos, self.pos + n
+        stop = start + _U64(self.buf, self.pos)[0]
+        if stop > self.end:
+            raise GGUFError(f"{self.name}: truncated GGUF header")
+        self.pos = stop
         if not keep:
             return None
-        return bytes(self.buf[start:self.pos]).decode("utf-8", errors="replace")
+        return str(self.buf[start:stop], "utf-8", "replace")
 
     def _skip_strings(self, count: int) -> None:
         # A vocabulary is 100k+ strings: a tight loop, no method calls.
-        buf, pos, end, unpack = self.buf, self.pos, len(self.buf), struct.Struct("<Q").unpack_from
+        buf, pos, end, unpack = self.buf, self.pos, self.end, _U64
         for _ in range(count):
             if pos + 8 > end:
                 raise GGUFError(f"{self.name}: truncated GGUF header")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rmm_tray.gguf_meta import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.model_cache import MetadataCache, default_cache_file
 
 # Files still being written by a download or an import.
 PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")
+# llama.cpp's gguf-split names: NAME-00001-of-00003.gguf
+SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
 
 
 class ModelNotFound(LookupError):
@@ -19,12 +24,14 @@ class ModelNotFound(LookupError):
 
 @dataclass
 class LocalModel:
-    name: str  # path relative to models/, with forward slashes
+    name: str  # path relative to models/, with forward slashes (a split model: its first part)
     path: Path
-    size: int
+    size: int  # all parts together
     info: GGUFInfo | None = None
     error: str | None = None
     linked: bool = False
+    #: Every file of the model: one, or the parts of a split model that are present.
+    parts: list[Path] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         info = self.info
@@ -32,6 +39,7 @@ class LocalModel:
             "name": self.name,
             "path": str(self.path),
             "size": self.size,
+            "parts": max(1, len(self.parts)),
             "linked": self.linked,
             "architecture": info.architecture if info else None,
             "quantization": info.quantization if info else None,
@@ -41,75 +49,198 @@ class LocalModel:
         }
 
 
-def _gguf_files(models_dir: Path) -> list[Path]:
-    found: list[Path] = []
-    for root, dirs, files in os.walk(models_dir, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if name.lower().endswith(".gguf") and not name.startswith("."):
-                found.append(Path(root) / name)
-    return found
+@dataclass
+class _Entry:
+    """One model as found on disk, before any file is opened."""
+
+    name: str  # relative to models/
+    first: Path
+    #: part number -> the directory entry (its stat is cached); {1: ...} for a single file
+    parts: dict[int, os.DirEntry[str]]
+    total: int
 
 
-def list_models(models_dir: Path, *, read_metadata: bool = True) -> list[LocalModel]:
-    models = []
-    for path in _gguf_files(models_dir):
+def _walk(models_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """(name relative to models/, entry) of every .gguf file, folders first-to-last
+    in name order as os.walk goes. scandir, not os.walk + pathlib: its entries
+    carry the file type and stat, which keeps a list of 1,000 models fast."""
+    stack: list[tuple[str, str]] = [(str(models_dir), "")]
+    while stack:
+        top, rel = stack.pop()
         try:
-            size = path.stat().st_size
-        except OSError:  # a dangling link: the imported file was moved away
-            models.append(LocalModel(_rel(path, models_dir), path, 0, error="file is missing"))
+            with os.scandir(top) as it:
+                found = sorted(it, key=lambda e: e.name)
+        except OSError:
             continue
-        model = LocalModel(_rel(path, models_dir), path, size, linked=path.is_symlink())
-        if read_metadata:
+        subdirs = []
+        for entry in found:
+            if entry.name.startswith("."):
+                continue
             try:
-                model.info = read_gguf(path, summary=True)
-            except GGUFError as exc:
-                model.error = str(exc)
-        models.append(model)
+                is_dir = entry.is_dir()  # follows links, as imports link folders too
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append((entry.path, f"{rel}{entry.name}/"))
+            elif entry.name.lower().endswith(".gguf"):
+                yield rel + entry.name, entry
+        stack.extend(reversed(subdirs))
+
+
+def _entries(models_dir: Path) -> list[_Entry]:
+    """The models in models/: the parts of a split model (llama.cpp's gguf-split
+    names them ``NAME-00001-of-00003.gguf``) are one entry, named after part 1."""
+    entries: list[_Entry] = []
+    groups: dict[tuple[str, str, str], _Entry] = {}
+    for rel, dirent in _walk(models_dir):
+        match = SPLIT_NAME.match(dirent.name)
+        if match is None:
+            entries.append(_Entry(rel, Path(dirent.path), {1: dirent}, 1))
+            continue
+        folder = rel[: len(rel) - len(dirent.name)]
+        key = (folder, match["stem"], match["total"])
+        entry = groups.get(key)
+        if entry is None:
+            first_name = _first_name(match)
+            entry = groups[key] = _Entry(folder + first_name, models_dir / folder / first_name, {},
+                                         max(1, int(match["total"])))
+            entries.append(entry)
+        entry.parts[int(match["part"])] = dirent
+    return entries
+
+
+def _first_name(match: re.Match[str]) -> str:
+    return f"{match['stem']}-{1:0{len(match['part'])}d}-of-{match['total']}.gguf"
+
+
+def split_parts(path: Path) -> list[Path]:
+    """The files of the model whose (first) file is ``path`` that exist (or are
+    links): itself, or each present part of a split model."""
+    match = SPLIT_NAME.match(path.name)
+    if match is None:
+        return [path]
+    total, width = match["total"], len(match["part"])
+    parts = [path.with_name(f"{match['stem']}-{i:0{width}d}-of-{total}.gguf")
+             for i in range(1, int(total) + 1)]
+    return [p for p in parts if p.exists() or p.is_symlink()]
+
+
+def list_models(
+    models_dir: Path, *, read_metadata: bool = True, cache_file: Path | None = None,
+    use_cache: bool = True,
+) -> list[LocalModel]:
+    """Every model in models/, with its header metadata when ``read_metadata``.
+
+    Headers are remembered in ``cache_file`` (default: ``cache/models.json`` in
+    the data home, next to models/) by path, size and modification time, so a
+    list after the first opens no GGUF file that has not changed."""
+    cache = None
+    if read_metadata and use_cache:
+        cache = MetadataCache(cache_file or default_cache_file(models_dir))
+    models = [_model(e, read_metadata, cache) for e in _entries(models_dir)]
+    if cache is not None:
+        cache.save()
     return models
 
 
-def _rel(path: Path, base: Path) -> str:
-    return path.relative_to(base).as_posix()
+def _model(entry: _Entry, read: bool, cache: MetadataCache | None) -> LocalModel:
+    stats: dict[int, os.stat_result] = {}
+    for number, dirent in entry.parts.items():
+        try:
+            stats[number] = dirent.stat()
+        except OSError:  # a dangling link: the imported file was moved away
+            pass
+    first = entry.first
+    first_dirent = entry.parts.get(1)
+    model = LocalModel(
+        entry.name, first, sum(st.st_size for st in stats.values()),
+        parts=[first] if entry.total == 1 else [Path(entry.parts[i].path) for i in sorted(entry.parts)],
+        linked=bool(first_dirent and first_dirent.is_symlink()),
+    )
+    missing = [i for i in range(1, entry.total + 1) if i not in stats]
+    if missing:
+        model.error = "file is missing" if entry.total == 1 else _missing_parts(missing, entry.total)
+    if read and 1 in stats:
+        if cache is not None:
+            model.info, error = cache.read(first, stats[1])
+        else:
+            model.info, error = read_header_or_error(first)
+        model.error = model.error or error
+    return model
+
+
+def _missing_parts(missing: list[int], total: int) -> str:
+    shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    return f"missing part{'s' if len(missing) > 1 else ''} {shown} of {total}"
+
+
+def read_header_or_error(path: Path) -> tuple[GGUFInfo | None, str | None]:
+    """The summary header a model list shows (tokenizer arrays skipped), or why not."""
+    try:
+        return read_gguf(path, summary=True), None
+    except GGUFError as exc:
+        return None, str(exc)
+
+
+def model_name(path: Path, models_dir: Path) -> str:
+    """How a model is named in config.toml and the CLI: its path in models/
+    (forward slashes), or its absolute path when it lives elsewhere."""
+    for p, base in ((path, models_dir), (path.absolute(), models_dir.absolute())):
+        try:
+            return p.relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return str(path.absolute())
 
 
 def resolve_model(ref: str, models_dir: Path) -> Path:
-    """A path, a name in models/, or a unique case-insensitive part of one."""
+    """A path, a name in models/, or a unique case-insensitive part of one.
+    A split model resolves to its first part, whichever part is named."""
     candidate = Path(ref).expanduser()
     if candidate.is_file():
-        return candidate.absolute()
-    files = _gguf_files(models_dir) if models_dir.is_dir() else []
-    names = {_rel(p, models_dir): p for p in files}
-    for name, path in names.items():
-        if ref in (name, path.name, path.stem):
-            return path
+        return _first_part(candidate.absolute())
+    entries = _entries(models_dir)
+    for entry in entries:
+        if ref in (entry.name, entry.first.name, entry.first.stem):
+            return entry.first
+        folder = entry.name[: len(entry.name) - len(entry.first.name)]
+        for dirent in entry.parts.values():
+            if ref in (folder + dirent.name, dirent.name, dirent.name[:-5]):
+                return entry.first
     needle = ref.lower()
-    matches = [p for n, p in names.items() if needle in n.lower()]
+    matches = [e for e in entries if needle in e.name.lower()]
     if len(matches) == 1:
-        return matches[0]
+        return matches[0].first
     if not matches:
-        if not names:
+        if not entries:
             raise ModelNotFound(f"no model matches '{ref}' (models/ is empty; see 'rmm-tray models import')")
         raise ModelNotFound(f"no model matches '{ref}'; see 'rmm-tray models list'")
-    shown = ", ".join(sorted(_rel(p, models_dir) for p in matches)[:5])
+    shown = ", ".join(sorted(e.name for e in matches)[:5])
     raise ModelNotFound(f"'{ref}' matches {len(matches)} models ({shown}); be more specific")
 
 
+def _first_part(path: Path) -> Path:
+    match = SPLIT_NAME.match(path.name)
+    return path if match is None else path.with_name(_first_name(match))
+
+
 def remove_model(ref: str, models_dir: Path) -> Path:
-    """Delete a model from models/. A linked import loses only its link."""
+    """Delete a model from models/ (every part of a split one). A linked import
+    loses only its link."""
     path = resolve_model(ref, models_dir)
     try:
         path.relative_to(models_dir)
     except ValueError:
         raise ModelNotFound(f"'{ref}' is not in models/; nothing removed") from None
-    path.unlink()
+    for part in split_parts(path):
+        part.unlink()
     return path
 
 
 def default_model(models_dir: Path, configured: str) -> Path:
     if configured:
         return resolve_model(configured, models_dir)
-    files = _gguf_files(models_dir) if models_dir.is_dir() else []
-    if not files:
-        raise ModelNotFound("no models yet: 'rmm-tray models import PATH' adds a GGUF file")
-    return files[0]
+    # The first model in walk order; stop there rather than list them all.
+    for _rel_name, dirent in _walk(models_dir):
+        return _first_part(Path(dirent.path))
+    raise ModelNotFound("no models yet: 'rmm-tray models import PATH' adds a GGUF file")

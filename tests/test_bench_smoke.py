@@ -36,3 +36,19 @@ def test_desktop_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_mo
     assert "| what | figure | baseline | ratio | target |" in result.stdout
     assert "hotkey" in result.stdout and "launch → tray icon drawn" in result.stdout
     assert json.loads(out.read_text())
+
+
+def test_models_benchmark_quick_run_prints_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "models.json"
+    result = subprocess.run(
+        [sys.executable, "bench/models.py", "--quick", "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| what | figure | ratio to target | target |" in result.stdout
+    data = json.loads(out.read_text())
+    assert not data["notes"], data["notes"]
+    names = " ".join(r["what"] for r in data["rows"])
+    for part in ("no metadata cache", "warm cache", "`rmm-tray models list --json`", "start-up"):
+        assert part in names
+    assert all(r["seconds"] is not None for r in data["rows"])

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
     try:
         app.start()
-        params = _params(app, args)
         model = _model(app, args.model)
+        params = _params(app, args, model)
         chat_id = _chat_id(app, args.chat)
         if args.prompt is None and (args.interactive or sys.stdin.isatty()) and not args.json:
             return _repl(app, args, params, model, chat_id, variables)
@@ -59,19 +59,10 @@ def run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _params(app: Any, args: argparse.Namespace) -> Any:
-    from rmm_tray.engine import GenParams
-
-    g = app.config["generation"]
-    return GenParams(
-        max_tokens=args.max_tokens if args.max_tokens is not None else int(g["max_tokens"]),
-        temperature=args.temperature if args.temperature is not None else float(g["temperature"]),
-        top_p=float(g["top_p"]),
-        top_k=int(g["top_k"]),
-        min_p=float(g["min_p"]),
-        repeat_penalty=float(g["repeat_penalty"]),
-        seed=args.seed,
-    )
+def _params(app: Any, args: argparse.Namespace, model: Any) -> Any:
+    """The model's sampling defaults; flags given on the command line win."""
+    return app.gen_params(model, max_tokens=args.max_tokens, temperature=args.temperature,
+                          seed=args.seed)
 
 
 def _model(app: Any, ref: str | None) -> Any:

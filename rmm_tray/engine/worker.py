@@ -10,7 +10,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,9 +114,20 @@ class _Call:
 
 
 class Engine:
-    def __init__(self, settings: EngineSettings | None = None, default_model: Path | None = None):
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        default_model: Path | None = None,
+        *,
+        settings_for: Callable[[Path], EngineSettings] | None = None,
+    ):
         self.settings = settings or EngineSettings()
         self.default_model = default_model
+        #: A model's own settings (per-model context, GPU layers, template); asked
+        #: on the engine thread each time a model is to be used, so a change
+        #: reloads the model on its next use.
+        self.settings_for = settings_for
+        self._loaded_settings: EngineSettings | None = None
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._state = "idle"
         self._error: str | None = None
@@ -203,34 +214,38 @@ class Engine:
         else:
             call.future.set_result(result)
 
+    def _settings(self, path: Path) -> EngineSettings:
+        return self.settings_for(path) if self.settings_for is not None else self.settings
+
     def _load(self, path: Path) -> LoadedModel:
-        if self._loaded and self._loaded.path == path:
+        settings = self._settings(path)
+        if self._loaded and self._loaded.path == path and settings == self._loaded_settings:
             return self._loaded
-        previous = self._loaded.path if self._loaded else None
+        previous = (self._loaded.path, self._loaded_settings) if self._loaded else None
         try:
             # Reject what we can before giving up the model in use.
-            info = check_model_file(path, gpu_layers=gpu_layers_for(self.settings))
+            info = check_model_file(path, gpu_layers=gpu_layers_for(settings))
         except EngineError as exc:
             self._error = str(exc)
             raise
         self._unload()  # free the old model's memory before the new one arrives
         try:
-            return self._open(path, info)
+            return self._open(path, settings, info)
         except EngineError as exc:
             self._error = str(exc)
             if previous is not None:
                 self._state = "loading"
                 try:
-                    self._open(previous)
+                    self._open(previous[0], previous[1] or settings)
                 except EngineError:
-                    log.warning("could not reload %s after a failed switch", previous.name)
+                    log.warning("could not reload %s after a failed switch", previous[0].name)
             self._error = str(exc)
             raise
 
-    def _open(self, path: Path, info: GGUFInfo | None = None) -> LoadedModel:
+    def _open(self, path: Path, settings: EngineSettings, info: GGUFInfo | None = None) -> LoadedModel:
         self._state = "loading"
         self._error = None
-        opened = open_model(path, self.settings, info)
+        opened = open_model(path, settings, info)
         self.loads += 1
         llama = opened.llama
         try:
@@ -239,7 +254,7 @@ class Engine:
             fmt = choose_format(
                 gguf_template=opened.info.chat_template,
                 architecture=opened.info.architecture,
-                override=self.settings.chat_template,
+                override=settings.chat_template,
                 bos=bos,
                 eos=eos,
             )
@@ -247,6 +262,7 @@ class Engine:
             llama.close()
             raise
         self._model, self._format, self._bos = opened, fmt, bos
+        self._loaded_settings = settings
         self._loaded = LoadedModel(
             path=path,
             architecture=opened.info.architecture,
@@ -267,7 +283,7 @@ class Engine:
         if self._model is not None:
             self._model.llama.close()
         self._model = self._format = None
-        self._loaded = None
+        self._loaded = self._loaded_settings = None
 
     def _serve_chat(self, job: _Chat) -> None:
         stream = job.stream
