@@ -32,6 +32,9 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/desktop.py
+	$(BIN)/python bench/models.py
+	$(BIN)/python bench/hub.py
 
 lint: setup
 	$(BIN)/ruff check .

@@ -20,6 +20,7 @@ from rmm_tray.sources_api import (
     RemoteRepo,
     RemoteRepoDetails,
     SourceError,
+    link_or_copy,
 )
 from rmm_tray.templates import PromptTemplate, TemplateError
 from rmm_tray.tray_api import MenuItem
@@ -45,6 +46,7 @@ __all__ = [
     "SourceError",
     "TemplateError",
     "hookimpl",
+    "link_or_copy",
     "new_chat_id",
     "__version__",
 ]

@@ -10,19 +10,20 @@ import logging
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rmm_tray.config import Config
 from rmm_tray.history_api import HistoryBackend
 from rmm_tray.messages import MessageDraft
-from rmm_tray.model_store import default_model
+from rmm_tray.model_store import default_model, model_name
 from rmm_tray.paths import DataHome
 from rmm_tray.plugin_host import PluginHost, allowed_from_env
 from rmm_tray.sources_api import ModelSource
 from rmm_tray.templates import PromptTemplate, TemplateError, load_template_file
 
 if TYPE_CHECKING:
-    from rmm_tray.engine import Engine, EngineSettings, EngineStatus, LoadedModel
+    from rmm_tray.downloads import Downloader
+    from rmm_tray.engine import Engine, EngineSettings, EngineStatus, GenParams, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,15 @@ class App:
             "register_model_sources", lambda o: isinstance(o, ModelSource), "ModelSource", app=self
         )]
 
+    def remote_sources(self) -> list[ModelSource]:
+        return [s for s in self.sources() if s.remote]
+
+    @cached_property
+    def downloads(self) -> "Downloader":
+        from rmm_tray.downloads import Downloader
+
+        return Downloader(self.home.models, self.remote_sources)
+
     @cached_property
     def history(self) -> HistoryBackend:
         wanted = self.config["history"]["backend"]
@@ -112,20 +122,52 @@ class App:
 
     # -- engine --------------------------------------------------------------
 
-    def engine_settings(self) -> "EngineSettings":
+    def model_name(self, model: Path) -> str:
+        """A model's name in config.toml and the CLI (its path in models/)."""
+        return model_name(model, self.home.models)
+
+    def engine_settings(self, model: Path | None = None) -> "EngineSettings":
+        """[model], with ``model``'s own [models."NAME"] table over it."""
         from rmm_tray.engine import EngineSettings
 
-        m = self.config["model"]
+        name = self.model_name(model) if model is not None else ""
+        value = self.config.model_value
         return EngineSettings(
-            context_length=int(m["context_length"]),
-            gpu_layers=int(m["gpu_layers"]),
-            threads=int(m["threads"]),
-            chat_template=str(m["chat_template"]),
+            context_length=int(value(name, "context_length")),
+            gpu_layers=int(value(name, "gpu_layers")),
+            threads=int(self.config["model"]["threads"]),
+            chat_template=str(value(name, "chat_template")),
             state_cache_bytes=int(self.config["engine"]["state_cache_mib"]) << 20,
         )
 
+    def gen_params(self, model: Path | None = None, **explicit: Any) -> "GenParams":
+        """Sampling for a reply from ``model``: [generation], its own table over
+        that, and ``explicit`` values (a CLI flag, a UI control; None = not given)
+        over both."""
+        from rmm_tray.engine import GenParams
+
+        name = self.model_name(model) if model is not None else ""
+        value = self.config.model_value
+        given = {k: v for k, v in explicit.items() if v is not None}
+        return GenParams(**{
+            "max_tokens": int(value(name, "max_tokens")),
+            "temperature": float(value(name, "temperature")),
+            "top_p": float(value(name, "top_p")),
+            "top_k": int(value(name, "top_k")),
+            "min_p": float(value(name, "min_p")),
+            "repeat_penalty": float(value(name, "repeat_penalty")),
+            **given,
+        })
+
     def default_model(self) -> Path:
         return default_model(self.home.models, str(self.config["model"]["default"]))
+
+    def delete_model(self, ref: str) -> Path:
+        """Remove a model from models/ (unloading it first if it is the loaded
+        one) and forget its settings and its place as the default."""
+        from rmm_tray.model_manager import delete_model
+
+        return delete_model(self, ref)
 
     @property
     def engine_started(self) -> bool:
@@ -146,7 +188,7 @@ class App:
         if self._engine is None:
             from rmm_tray.engine import Engine
 
-            self._engine = Engine(self.engine_settings())
+            self._engine = Engine(self.engine_settings(), settings_for=self.engine_settings)
         return self._engine
 
     # -- life cycle ----------------------------------------------------------

@@ -14,6 +14,8 @@ gave, and only then moves the file among the models.
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from abc import ABC
 from collections.abc import Callable
@@ -25,7 +27,12 @@ Progress = Callable[[int, int], None]
 
 
 class SourceError(RuntimeError):
-    """A source could not do what was asked; the message is one line a person can act on."""
+    """A source could not do what was asked; the message is one line a person can act on.
+    ``retry=True`` marks a passing failure (a dropped connection) worth another try."""
+
+    def __init__(self, message: str, *, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 class DownloadCancelled(Exception):
@@ -86,6 +93,34 @@ class RemoteRepoDetails:
     license: str = ""
     gated: bool = False
     files: tuple[RemoteModelFile, ...] = field(default_factory=tuple)
+
+
+def link_or_copy(src: Path, dest: Path, *, copy: bool, progress: Progress | None = None) -> Path:
+    """Put ``src`` at ``dest``: a symlink to its real path, else a hard link, else a
+    copy (Windows without developer mode cannot symlink; another drive cannot hard
+    link). ``copy=True`` always copies. Raises ``FileExistsError`` when ``dest`` is
+    taken; a failed copy leaves nothing behind."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() or dest.is_symlink():
+        raise FileExistsError(f"{dest.name} is already in models/")
+    if not copy:
+        for make in (os.symlink, os.link):
+            try:
+                make(src.resolve(), dest)
+                return dest
+            except OSError:
+                continue
+    partial = dest.with_name(dest.name + ".part")
+    try:
+        shutil.copyfile(src, partial)
+        os.replace(partial, dest)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if progress:
+        size = dest.stat().st_size
+        progress(size, size)
+    return dest
 
 
 class ModelSource(ABC):

@@ -4,7 +4,7 @@
 #         gobject-introspection-devel cairo-gobject-devel webkit2gtk4.1 libayatana-appindicator-gtk3
 # Arch:   sudo pacman -S --needed base-devel cmake pkgconf python gobject-introspection \
 #         webkit2gtk-4.1 libayatana-appindicator
-# (the tests also use xorg-server-xvfb, xdotool, trayer, dbus and openbox)
+# (the tests also use xorg-server-xvfb, xdotool, trayer, dbus and openbox; the benchmarks curl)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config
@@ -12,7 +12,9 @@ packages=(build-essential cmake pkg-config
     libgirepository1.0-dev libcairo2-dev gir1.2-gtk-3.0 gir1.2-webkit2-4.1
     gir1.2-ayatanaappindicator3-0.1
     # The desktop tests: a virtual screen, real key events, a tray host.
-    xvfb xdotool trayer dbus openbox)
+    xvfb xdotool trayer dbus openbox
+    # The download benchmark compares against curl.
+    curl)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 
 if ! command -v dpkg-query >/dev/null; then

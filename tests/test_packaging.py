@@ -45,6 +45,8 @@ def test_wheel_installs_core_plugins_and_web_but_no_top_level_plugins(tmp_path: 
         "builtin_templates": "rmm_tray.plugins.builtin_templates",
         "history_jsonl": "rmm_tray.plugins.history_jsonl",
         "local_folder": "rmm_tray.plugins.local_folder",
+        "other_apps": "rmm_tray.plugins.other_apps",
+        "huggingface": "rmm_tray.plugins.hf_hub",
     }
     assert (env_dir / "bin" / "rmm-tray").exists()
 

@@ -2,8 +2,205 @@
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from rmm_tray.app import App, AppError
+from rmm_tray.cli.output import json_line, print_json, print_table
+from rmm_tray.units import human_size
+
+if TYPE_CHECKING:
+    from rmm_tray.downloads import Download
+    from rmm_tray.sources_api import ModelSource, RemoteModelFile, RemoteRepoDetails
 
 
 def add_actions(msub: Any) -> None:
-    pass
+    search = msub.add_parser("search", help="find GGUF models on the Hugging Face Hub")
+    search.add_argument("query", nargs="?", default="")
+    search.add_argument("--sort", choices=("downloads", "recent", "likes"), default="downloads")
+    search.add_argument("--limit", type=int, default=20)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(run=run_search)
+    pull = msub.add_parser(
+        "pull", help="download a model: REPO (the recommended quantization), REPO:QUANT or REPO:FILE")
+    pull.add_argument("ref", metavar="REPO[:QUANT|:FILE]")
+    pull.add_argument("--json", action="store_true", help="progress and result as JSON lines")
+    pull.set_defaults(run=run_pull)
+    files = msub.add_parser("files", help="a repository's GGUF files with sizes and fit on this machine")
+    files.add_argument("repo")
+    files.add_argument("--json", action="store_true")
+    files.set_defaults(run=run_files)
+
+
+def hub(app: App, name: str = "") -> "ModelSource":
+    sources = app.remote_sources()
+    for source in sources:
+        if not name or source.name == name:
+            return source
+    raise AppError("no model catalogue is available (the Hugging Face plugin did not load; "
+                   "see 'rmm-tray plugins')")
+
+
+def run_search(args: argparse.Namespace) -> int:
+    app = App.open(safe_mode=args.safe_mode)
+    found = hub(app).search(args.query, sort=args.sort, limit=args.limit)
+    if args.json:
+        print_json([r.__dict__ for r in found])
+        return 0
+    if not found:
+        print(f"No GGUF models match '{args.query}'.")
+        return 0
+    print_table(["REPOSITORY", "DOWNLOADS", "LIKES", "UPDATED", ""], [
+        [r.id, r.downloads, r.likes, r.last_modified[:10], "gated" if r.gated else ""] for r in found
+    ])
+    print("\nSee a repository's files: rmm-tray models files REPO; download: rmm-tray models pull REPO")
+    return 0
+
+
+def _memory(app: App) -> tuple[int, int, int]:
+    """(context, free RAM, free VRAM) the fit estimates use."""
+    from rmm_tray import fit
+
+    ram, vram = fit.machine_memory(int(app.config["model"]["gpu_layers"]))
+    return int(app.config["model"]["context_length"]), ram, vram
+
+
+def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteModelFile":
+    """REPO:FILE (a file name), REPO:QUANT (Q4_K_M, case-insensitive), or REPO alone:
+    the quantization recommended for this machine."""
+    from rmm_tray import fit
+
+    files = list(details.files)
+    if not files:
+        raise AppError(f"{details.id} has no GGUF model files")
+    if wanted:
+        by_name = [f for f in files if wanted in (f.name, f.name.rsplit("/", 1)[-1])]
+        by_quant = [f for f in files if f.quantization.lower() == wanted.lower()]
+        matches = by_name or by_quant
+        if len(matches) == 1:
+            return matches[0]
+        choices = ", ".join(sorted({f.quantization or f.name for f in files}))
+        if not matches:
+            raise AppError(f"{details.id} has no file or quantization '{wanted}' (has: {choices})")
+        names = ", ".join(f.name for f in matches)
+        raise AppError(f"'{wanted}' matches several files in {details.id} ({names}); name the file")
+    if len(files) == 1:
+        return files[0]
+    context, ram, vram = _memory(app)
+    best = fit.recommend(files, context, ram=ram, vram=vram)
+    if best is None:
+        raise AppError(f"no file in {details.id} fits this machine's memory; pick one with "
+                       f"REPO:QUANT (see 'rmm-tray models files {details.id}')")
+    return best
+
+
+def run_files(args: argparse.Namespace) -> int:
+    from rmm_tray import fit
+
+    app = App.open(safe_mode=args.safe_mode)
+    details = hub(app).repo(args.repo)
+    context, ram, vram = _memory(app)
+    best = fit.recommend(list(details.files), context, ram=ram, vram=vram)
+    rows = []
+    for f in details.files:
+        quant = fit.quant_of(f)
+        estimate = fit.fit_remote(f.size, quant, context, ram=ram, vram=vram)
+        rows.append({"name": f.name, "quantization": quant, "size": f.size,
+                     "parts": len(f.parts), "fit": estimate.verdict, "recommended": f == best})
+    if args.json:
+        print_json({"id": details.id, "summary": details.summary, "license": details.license,
+                    "gated": details.gated, "files": rows})
+        return 0
+    print(details.id + ("  (gated)" if details.gated else ""))
+    if details.license:
+        print(f"License: {details.license}")
+    if details.summary:
+        print(details.summary)
+    print()
+    print_table(["FILE", "QUANT", "SIZE", "FIT", ""], [
+        [r["name"] + (f" (+{r['parts'] - 1} parts)" if r["parts"] > 1 else ""), r["quantization"],
+         human_size(r["size"]), r["fit"], "recommended" if r["recommended"] else ""] for r in rows
+    ])
+    return 0
+
+
+def run_pull(args: argparse.Namespace) -> int:
+    app = App.open(safe_mode=args.safe_mode)
+    repo_id, _, wanted = args.ref.partition(":")
+    source = hub(app)
+    details = source.repo(repo_id)
+    file = pick_file(details, wanted, app)
+    downloads = app.downloads
+    job = downloads.prepare(source, file)
+    show = _JsonProgress() if args.json else _BarProgress(job.name)
+    downloads.listeners.append(show)
+    try:
+        path = downloads.run(source, job)
+    finally:
+        show.close()
+    name = path.relative_to(app.home.models).as_posix()
+    if args.json:
+        json_line({"type": "done", "name": name, "path": str(path), "size": job.size,
+                    "repo": job.repo, "quantization": file.quantization})
+    else:
+        print(f"downloaded {name} ({human_size(job.size)}, sha256 verified)")
+    return 0
+
+
+class _JsonProgress:
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, job: "Download") -> None:
+        now = time.monotonic()
+        if job.state == "downloading" and now - self.last < 0.5:
+            return
+        self.last = now
+        print(json.dumps({"type": "progress", **job.to_dict()}), flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _BarProgress:
+    """A one-line bar on stderr when it is a terminal; a line now and then otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, job: "Download") -> None:
+        now = time.monotonic()
+        if job.state == "downloading" and now - self.last < (0.1 if self.tty else 5.0):
+            return
+        self.last = now
+        frac = job.done / job.size if job.size else 0.0
+        filled = int(frac * self.WIDTH)
+        eta = f" ETA {_eta(job.eta_s)}" if job.eta_s is not None else ""
+        rate = f" {human_size(int(job.rate))}/s" if job.rate else ""
+        line = (f"{self.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {frac:4.0%} "
+                f"{human_size(job.done)}/{human_size(job.size)}{rate}{eta} {job.state}")
+        if self.tty:
+            print("\r" + line.ljust(100)[:100], end="", file=sys.stderr, flush=True)
+            self.drawn = True
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.drawn:
+            print(file=sys.stderr)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from rmm_tray.app import App
 from rmm_tray.cli.output import print_json, print_table
 from rmm_tray.units import human_size
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: Any) -> None:
@@ -16,8 +21,13 @@ def add_parser(sub: Any) -> None:
     ls = msub.add_parser("list", help="models in the models/ folder")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(run=run_list)
-    imp = msub.add_parser("import", help="add a GGUF file (or a folder of them) to models/")
-    imp.add_argument("path")
+    disc = msub.add_parser("discover", help="GGUF files other apps downloaded (Hugging Face cache, "
+                           "LM Studio, Ollama) that can be imported")
+    disc.add_argument("--json", action="store_true")
+    disc.set_defaults(run=run_discover)
+    imp = msub.add_parser("import", help="add a GGUF file, a folder of them, or a model that "
+                          "'models discover' lists, to models/")
+    imp.add_argument("path", metavar="PATH|NAME")
     imp.add_argument("--copy", action="store_true", help="copy instead of linking")
     imp.add_argument("--json", action="store_true")
     imp.set_defaults(run=run_import)
@@ -44,7 +54,8 @@ def run_list(args: argparse.Namespace) -> int:
         print_json([{**m.to_dict(), "default": m.path == default} for m in models])
         return 0
     if not models:
-        print("No models yet. Add one with: rmm-tray models import PATH")
+        print("No models yet. Add one with: rmm-tray models import PATH "
+              "(or see what other apps downloaded: rmm-tray models discover)")
         return 0
     rows = []
     for m in models:
@@ -59,6 +70,53 @@ def run_list(args: argparse.Namespace) -> int:
             m.error or ("linked" if m.linked else ""),
         ])
     print_table(["  NAME", "SIZE", "ARCH", "QUANT", "PARAMS", "CONTEXT", "NOTE"], rows)
+    return 0
+
+
+def _file_ids(models_dir: Path) -> set[tuple[int, int]]:
+    """(device, inode) of every file in models/, links followed: a candidate with
+    one of these is already imported, whether by a symlink or a hard link."""
+    ids = set()
+    for root, _dirs, files in os.walk(models_dir, followlinks=True):
+        for name in files:
+            try:
+                st = os.stat(os.path.join(root, name))
+            except OSError:  # a dangling link
+                continue
+            ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _is_in(path: Path, ids: set[tuple[int, int]]) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) in ids
+
+
+def run_discover(args: argparse.Namespace) -> int:
+    app = App.open(safe_mode=args.safe_mode)
+    found = []
+    for source in app.sources():
+        # A source is a plugin: one that fails costs only its own entries.
+        try:
+            found += source.discover()
+        except Exception as exc:
+            log.warning("model source %s: discover failed: %s", source.name or type(source).__name__, exc)
+    ids = _file_ids(app.home.models)
+    rows = [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
+             "imported": _is_in(c.path, ids)} for c in found]
+    if args.json:
+        print_json(rows)
+        return 0
+    if not rows:
+        print("No GGUF files found in other apps' folders (Hugging Face cache, LM Studio, Ollama).")
+        return 0
+    print_table(["NAME", "SIZE", "FROM", "IMPORTED", "PATH"], [
+        [r["name"], human_size(r["size"]), r["source"], "yes" if r["imported"] else "no", r["path"]]
+        for r in rows])
+    print("\nImport one with: rmm-tray models import NAME  (links the file, no copy; --copy copies it)")
     return 0
 
 
@@ -80,9 +138,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    from rmm_tray.model_store import remove_model
-
     app = App.open(safe_mode=args.safe_mode)
-    path = remove_model(args.name, app.home.models)
+    path = app.delete_model(args.name)
     print(f"removed {path.relative_to(app.home.models).as_posix()}")
     return 0
