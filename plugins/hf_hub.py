@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from rmm_tray import (
     DownloadCancelled,
@@ -224,28 +224,22 @@ class HubSource(ModelSource):
             log.info("%s: no model card (%s)", repo_id, exc)
             return ""
 
-    def download(self, part: RemotePart, repo_id: str, dest: Path, *,
+    def download(self, part: RemotePart, repo_id: str, out: BinaryIO, *, offset: int,
                  progress: Progress, cancel: threading.Event) -> None:
         from huggingface_hub import constants, hf_hub_url
         from huggingface_hub.file_download import http_get
         from huggingface_hub.utils import build_hf_headers
 
         constants.DOWNLOAD_CHUNK_SIZE = min(constants.DOWNLOAD_CHUNK_SIZE, CHUNK_SIZE)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        have = dest.stat().st_size if dest.exists() else 0
-        if part.size and have > part.size:  # not ours to resume: start over
-            have = 0
-        with self._errors(f"{repo_id}/{part.filename}"), dest.open("r+b" if dest.exists() else "wb") as fh:
-            fh.truncate(have)
-            fh.seek(have)
 
-            def bar(**kw: Any) -> _ProgressBar:
-                return _ProgressBar(progress, cancel, **kw)
+        def bar(**kw: Any) -> _ProgressBar:
+            return _ProgressBar(progress, cancel, **kw)
 
+        with self._errors(f"{repo_id}/{part.filename}"):
             http_get(
                 hf_hub_url(repo_id, part.filename, endpoint=self.endpoint),
-                fh,
-                resume_size=have,
+                out,  # type: ignore[arg-type]
+                resume_size=offset,
                 headers=build_hf_headers(token=self.token),
                 expected_size=part.size or None,
                 tqdm_class=bar,  # type: ignore[arg-type]

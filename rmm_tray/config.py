@@ -58,6 +58,13 @@ hotkey = "<ctrl>+<alt>+<space>"
 # Hide the chat when it loses focus.
 hide_on_blur = false
 
+[hub]
+# Hugging Face token for gated repositories. Empty: HF_TOKEN, or the token that
+# `hf auth login` stored.
+token = ""
+# Another Hub endpoint, such as a mirror. Empty: HF_ENDPOINT, else huggingface.co.
+endpoint = ""
+
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
 disabled = []

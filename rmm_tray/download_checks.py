@@ -4,10 +4,10 @@ server, free disk space, and the sha256 of the bytes that arrived."""
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
 import shutil
 import threading
-import time
 from pathlib import Path, PurePosixPath
 
 from rmm_tray.units import human_size
@@ -73,66 +73,93 @@ def check_disk_space(folder: Path, needed: int, what: str) -> None:
         )
 
 
-class Sha256Follower:
-    """Hashes a file while it is being written, on its own thread, so verifying
-    costs almost nothing once the last byte lands. ``restart()`` when the writer
-    went back to the start (a server that ignored the Range)."""
+class HashingFile:
+    """The file a source writes a download into. Each chunk written is also
+    handed to a thread that feeds sha256 (hashlib lets go of the GIL), so the
+    hash is ready when the last byte lands and the bytes are never read back.
+    Opening it hashes what an earlier try left, so a resumed download is
+    verified whole. A writer that seeks back (a server that ignored the Range)
+    makes the hash be taken again from the file at the end."""
 
-    CHUNK = 8 << 20
+    QUEUE_CHUNKS = 32  # bounds the memory when the hash falls behind
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, offset: int, *, hashing: bool = True) -> None:
         self.path = path
-        self._done_writing = threading.Event()
-        self._restart = threading.Event()
-        self._digest: str | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-        self._thread.start()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("r+b" if path.exists() else "wb")
+        self._fh.truncate(offset)
+        self._fh.seek(offset)
+        self._dirty = False
+        self._sha = hashlib.sha256() if hashing else None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE_CHUNKS)
+        self._thread: threading.Thread | None = None
+        if self._sha is not None:
+            self._thread = threading.Thread(target=self._hash, args=(offset,), name="sha256", daemon=True)
+            self._thread.start()
 
-    def restart(self) -> None:
-        self._restart.set()
+    def _hash(self, prefix: int) -> None:
+        assert self._sha is not None
+        if prefix:
+            with self.path.open("rb") as fh:
+                left = prefix
+                while left > 0 and (chunk := fh.read(min(left, 8 << 20))):
+                    self._sha.update(chunk)
+                    left -= len(chunk)
+        while (chunk := self._queue.get()) is not None:
+            self._sha.update(chunk)
 
-    def finish(self, timeout: float | None = None) -> str:
-        """Wait for the hash of the whole file (the writer has closed it)."""
-        self._done_writing.set()
-        self._thread.join(timeout)
-        if self._error is not None:
-            raise self._error
-        assert self._digest is not None
-        return self._digest
+    # -- what a source uses (a writable binary file) --------------------------
 
-    def stop(self) -> None:
-        self._done_writing.set()
+    def write(self, data: bytes) -> int:
+        n = self._fh.write(data)
+        if self._thread is not None and not self._dirty:
+            self._queue.put(bytes(data) if not isinstance(data, bytes) else data)
+        return n
 
-    def _run(self) -> None:
-        try:
-            while True:
-                self._restart.clear()
-                if self._hash_once():
-                    return
-        except BaseException as exc:  # surfaced by finish()
-            self._error = exc
+    def tell(self) -> int:
+        return self._fh.tell()
 
-    def _hash_once(self) -> bool:
-        h = hashlib.sha256()
-        pos = 0
-        while not self.path.exists():
-            if self._done_writing.wait(0.05):
-                break
-        with self.path.open("rb") as fh:
-            while True:
-                if self._restart.is_set():
-                    return False
-                finished = self._done_writing.is_set()
-                chunk = fh.read(self.CHUNK)
-                if chunk:
-                    h.update(chunk)
-                    pos += len(chunk)
-                    continue
-                if finished:  # read to the end after the writer closed the file
-                    self._digest = h.hexdigest()
-                    return True
-                time.sleep(0.01)
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if (whence, pos) != (2, 0) and pos != self._fh.tell():
+            self._dirty = True
+        return self._fh.seek(pos, whence)
+
+    def truncate(self, size: int | None = None) -> int:
+        if size is None or size < self._fh.tell():
+            self._dirty = True
+        return self._fh.truncate(size)
+
+    def flush(self) -> None:
+        self._fh.flush()
+
+    def fileno(self) -> int:
+        return self._fh.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    # -- what the core uses ---------------------------------------------------
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._fh.close()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def digest(self) -> str | None:
+        """The sha256 of the whole file (after ``close``); None when not hashing."""
+        self.close()
+        if self._sha is None:
+            return None
+        return sha256_file(self.path) if self._dirty else self._sha.hexdigest()
+
+    def __enter__(self) -> "HashingFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def sha256_file(path: Path) -> str:

@@ -25,10 +25,9 @@ from rmm_tray.atomic import atomic_write_text
 from rmm_tray.download_checks import (
     STAGING,
     DownloadError,
-    Sha256Follower,
+    HashingFile,
     check_disk_space,
     destination,
-    sha256_file,
     staging,
 )
 from rmm_tray.sources_api import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
@@ -143,15 +142,18 @@ class Downloader:
     def _fetch_part(self, source: ModelSource, job: Download, part: RemotePart, base: int) -> None:
         part_path = staging(self.models_dir, job.repo, part.filename)
         part_path.parent.mkdir(parents=True, exist_ok=True)
-        if part.size and part_path.exists() and part_path.stat().st_size > part.size:
-            part_path.unlink()  # longer than the file can be: not a prefix of it
         for attempt in range(len(RETRY_DELAYS) + 1):
-            follower = Sha256Follower(part_path) if part.sha256 else None
-            meter = _Meter(job, base, self._notify, follower)
+            offset = part_path.stat().st_size if part_path.exists() else 0
+            if part.size and offset > part.size:
+                offset = 0  # longer than the file can be: not a prefix of it
+            meter = _Meter(job, base, self._notify)
             self._set(job, "downloading")
+            out = HashingFile(part_path, offset, hashing=bool(part.sha256))
             try:
-                source.download(part, job.repo, part_path, progress=meter, cancel=job.cancel)
-                break
+                source.download(part, job.repo, out, offset=offset, progress=meter, cancel=job.cancel)
+                self._set(job, "verifying")
+                self._verify(job, part, part_path, out.digest())
+                return
             except (DownloadCancelled, DownloadError):
                 raise
             except SourceError as exc:
@@ -165,26 +167,19 @@ class Downloader:
                     raise DownloadError(f"{job.repo}/{part.filename}: {exc}") from None
                 error = f"{type(exc).__name__}: {exc}"
             finally:
-                if follower is not None:
-                    follower.stop()
+                out.close()
             log.warning("download %s: %s; retrying in %.0f s", part.filename, error, RETRY_DELAYS[attempt])
             if job.cancel.wait(RETRY_DELAYS[attempt]):
                 raise DownloadCancelled()
-        self._verify(job, part, part_path, follower)
 
-    def _verify(self, job: Download, part: RemotePart, path: Path, follower: Sha256Follower | None) -> None:
+    def _verify(self, job: Download, part: RemotePart, path: Path, digest: str | None) -> None:
         size = path.stat().st_size
         if part.size and size != part.size:
-            path.unlink(missing_ok=True)
+            self._discard(job)
             raise DownloadError(f"{part.filename}: got {size} bytes, expected {part.size}; deleted")
-        if not part.sha256:
+        if not part.sha256 or digest is None:
             log.warning("%s: the source gave no sha256; not verified", part.filename)
             return
-        self._set(job, "verifying")
-        assert follower is not None
-        digest = follower.finish()
-        if digest != part.sha256:
-            digest = sha256_file(path)  # the slow way, before calling a file corrupt
         if digest != part.sha256.lower():
             self._discard(job)
             raise DownloadError(
@@ -311,23 +306,19 @@ class Downloader:
 
 
 class _Meter:
-    """The progress callback given to a source: bytes, smoothed rate, throttled
-    notifications, and a restart of the hash when the writer went back."""
+    """The progress callback given to a source: bytes, a smoothed rate, and
+    notifications at most every NOTIFY_EVERY_S."""
 
-    def __init__(self, job: Download, base: int, notify: Listener, follower: Sha256Follower | None) -> None:
-        self.job, self.base, self.notify, self.follower = job, base, notify, follower
-        self.last_done = -1
+    def __init__(self, job: Download, base: int, notify: Listener) -> None:
+        self.job, self.base, self.notify = job, base, notify
         self.last_t = self.last_notify = time.monotonic()
-        self.last_rate_done = None
+        self.last_rate_done: int | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        if done < self.last_done and self.follower is not None:
-            self.follower.restart()
-        self.last_done = done
         now = time.monotonic()
         job = self.job
-        if self.last_rate_done is None:
-            self.last_rate_done = done
+        if self.last_rate_done is None or done < self.last_rate_done:
+            self.last_rate_done, self.last_t = done, now
         elif now - self.last_t >= 0.25:
             rate = (done - self.last_rate_done) / (now - self.last_t)
             job.rate = rate if job.rate == 0 else 0.7 * job.rate + 0.3 * rate

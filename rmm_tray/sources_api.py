@@ -21,6 +21,7 @@ from abc import ABC
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 #: progress(done_bytes, total_bytes)
 Progress = Callable[[int, int], None]
@@ -156,11 +157,12 @@ class ModelSource(ABC):
         raise NotImplementedError
 
     def download(
-        self, part: RemotePart, repo_id: str, dest: Path, *,
+        self, part: RemotePart, repo_id: str, out: BinaryIO, *, offset: int,
         progress: Progress, cancel: threading.Event,
     ) -> None:
-        """Write ``part`` to ``dest``, resuming from the bytes already in it (a file
-        left by an earlier, interrupted try). Call ``progress`` as bytes arrive;
-        raise ``DownloadCancelled`` soon after ``cancel`` is set. The core verifies
-        the sha256 and moves the file into place afterwards."""
+        """Write the bytes of ``part`` from ``offset`` on to ``out`` (a binary file
+        positioned at ``offset``: an earlier, interrupted try left the bytes before
+        it). Call ``progress(done, total)`` as bytes arrive; raise
+        ``DownloadCancelled`` soon after ``cancel`` is set. The core hashes what is
+        written, verifies the sha256 and moves the file into place afterwards."""
         raise NotImplementedError
