@@ -163,15 +163,13 @@ class ChatController:
 
     def _run_turn(self, text: str) -> None:
         from rmm_tray.conversation import Turn
-        from rmm_tray.engine import Done, Failed, GenParams, Token
+        from rmm_tray.engine import Done, Failed, Token
 
         with self._lock:
-            g = self.app.config["generation"]
-            params = GenParams(max_tokens=int(g["max_tokens"]), temperature=float(g["temperature"]),
-                               top_p=float(g["top_p"]), top_k=int(g["top_k"]),
-                               min_p=float(g["min_p"]), repeat_penalty=float(g["repeat_penalty"]))
+            model = self.current_model()
+            params = self.app.gen_params(model)  # the model's own sampling defaults, if it has any
             self.last_error = None
-            turn = Turn(self.app, text, params, chat_id=self.chat_id, model=self.current_model())
+            turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model)
             self._turn = turn
             self.chat_id = turn.chat_id
             user = self.app.history.load_chat(turn.chat_id).messages[-1]

@@ -8,9 +8,29 @@ const els = {
   messages: $("messages"), empty: $("empty"), input: $("input"), send: $("send"),
   stop: $("stop"), model: $("model"), state: $("state"), error: $("error"),
   chats: $("chats"), chatList: $("chat-list"), chatsButton: $("chats-button"), newChat: $("new-chat"),
+  chatView: $("chat-view"), modelsView: $("models-view"), tabChat: $("tab-chat"), tabModels: $("tab-models"),
 };
 let generating = false;
 let currentChat = null;
+// Other scripts of the page (models.js) hook in here: events by type, and what
+// a view does when it is shown, asked to take focus, or sent Esc.
+const views = {
+  chat: { show() {}, focus() { els.input.focus(); }, escape() { return false; } },
+};
+
+function currentView() { return document.body.dataset.view || "chat"; }
+
+function setView(name) {
+  if (!views[name]) return;
+  document.body.dataset.view = name;
+  els.chatView.hidden = name !== "chat";
+  els.modelsView.hidden = name !== "models";
+  els.tabChat.setAttribute("aria-selected", String(name === "chat"));
+  els.tabModels.setAttribute("aria-selected", String(name === "models"));
+  els.chats.hidden = true;
+  views[name].show();
+  views[name].focus();
+}
 
 function api() { return window.pywebview && window.pywebview.api; }
 
@@ -163,7 +183,8 @@ const handlers = {
     }));
   },
   error(ev) { showError(ev.message); setGenerating(false); updateLastTools(); },
-  focus() { els.input.focus(); },
+  focus() { views[currentView()].focus(); },
+  view(ev) { setView(ev.name); },
   prefill(ev) { els.input.value = ev.text || ""; autosize(); els.input.focus(); },
 };
 
@@ -171,6 +192,9 @@ window.rmm = {
   receive(ev) {
     try { (handlers[ev.type] || (() => {}))(ev); } catch (err) { console.error(err); }
   },
+  on(type, fn) { handlers[type] = fn; },
+  view(name, hooks) { views[name] = hooks; },
+  call, setView,
 };
 
 function send() {
@@ -198,6 +222,8 @@ els.send.addEventListener("click", send);
 els.stop.addEventListener("click", () => call("stop"));
 els.newChat.addEventListener("click", () => call("new_chat"));
 els.model.addEventListener("change", () => call("set_model", els.model.value));
+els.tabChat.addEventListener("click", () => setView("chat"));
+els.tabModels.addEventListener("click", () => setView("models"));
 els.chatsButton.addEventListener("click", () => {
   els.chats.hidden = !els.chats.hidden;
   if (!els.chats.hidden) call("list_chats");
@@ -206,8 +232,12 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "Escape") {
     e.preventDefault();
     if (!els.chats.hidden) { els.chats.hidden = true; return; }
+    if (views[currentView()].escape()) return;
     call("hide");
-  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "n") {
+  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "m") {
+    e.preventDefault();
+    setView(currentView() === "chat" ? "models" : "chat");
+  } else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "n" && currentView() === "chat") {
     e.preventDefault();
     call("new_chat");
   }

@@ -17,6 +17,7 @@ from typing import Any
 from rmm_tray import ipc
 from rmm_tray.app import App
 from rmm_tray.chat_controller import ChatController
+from rmm_tray.models_controller import ModelsController, downloads_summary, one_line
 from rmm_tray.shell import hotkey
 from rmm_tray.shell.popup_host import PopupHost
 from rmm_tray.templates import PromptTemplate
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 # What the page may ask for; anything else from the popup is refused.
 JS_METHODS = {"send", "stop", "regenerate", "edit_last", "new_chat", "open_chat", "list_chats",
               "set_model", "ready", "copy"}
+# The Models view's calls: page name -> ModelsController method.
+MODELS_JS = {"models_search": "search", "models_repo": "open_repo", "models_pull": "pull",
+             "models_cancel": "cancel", "models_dismiss": "dismiss", "models_downloads": "downloads",
+             "models_local": "local", "models_delete": "delete", "models_set_default": "set_default",
+             "models_use": "use", "models_discover": "discover", "models_import": "import_model"}
 
 
 class DesktopApp:
@@ -38,6 +44,10 @@ class DesktopApp:
         self.hotkey_label = hotkey.label(self.hotkey_combo)
         self.popup = PopupHost(app.home.root)
         self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed)
+        self.models = ModelsController(app, emit=self.popup.page, chat=self.controller,
+                                       on_downloads=self._downloads_changed)
+        self._download_line: str | None = None
+        self._view_on_ready: str | None = None
         self.popup.on_attach = self._popup_attached
         self.tray: Any = None
         self.listener: Any = None
@@ -58,6 +68,7 @@ class DesktopApp:
             return 0
         self.app.start()
         self.popup.start()
+        self.models.start()  # resumes what a previous run left, in the background
         if self.use_hotkey:
             self.listener = hotkey.start(self.hotkey_combo, lambda: self.popup.command("toggle"))
         threading.Thread(target=self._watch_for_menu_changes, name="rmm-menu-watch",
@@ -141,7 +152,8 @@ class DesktopApp:
                 "state": self.app.engine_status().state,
                 "model": loaded.path.name if loaded else None,
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
-                "hotkey": self.listener is not None, "tray": self.tray is not None}
+                "hotkey": self.listener is not None, "tray": self.tray is not None,
+                "tooltip": self.tooltip()}
 
     def _probe(self, what: str) -> Any:
         """Ask the popup page a fixed question (see popup_process.PROBES)."""
@@ -157,12 +169,18 @@ class DesktopApp:
         method, args = message.get("method"), message.get("args") or []
         result: Any = None
         try:
-            if method not in JS_METHODS:
+            if method in MODELS_JS:
+                self._models_js(method, args)
+            elif method not in JS_METHODS:
                 raise ValueError(f"the page may not call {method!r}")
-            if method == "ready":
+            elif method == "ready":
                 self.popup.send({"event": "config",
                                  "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
                 self.controller.push_state()
+                self.models.downloads()  # a restarted popup shows the queue again
+                if self._view_on_ready:
+                    self.models.emit({"type": "view", "name": self._view_on_ready})
+                    self._view_on_ready = None
             elif method == "copy":
                 log.debug("clipboard copy handled by the page")
             else:
@@ -171,6 +189,13 @@ class DesktopApp:
             log.exception("popup call %s failed", method)
             self.controller.emit({"type": "error", "message": str(exc)})
         self.popup.send({"reply_to": message.get("id"), "result": result})
+
+    def _models_js(self, method: str, args: list[Any]) -> None:
+        try:
+            getattr(self.models, MODELS_JS[method])(*[str(a) for a in args])
+        except Exception as exc:  # js_api is an edge: the Models view shows it
+            log.warning("popup call %s failed: %s", method, exc)
+            self.models.emit({"type": "models.error", "message": one_line(exc)})
 
     def _tray_action(self, message: dict[str, Any]) -> dict[str, Any]:
         """Tests and scripts: run a tray menu entry's own callback by its label path."""
@@ -196,17 +221,37 @@ class DesktopApp:
     def _popup_attached(self) -> None:
         log.info("popup process %s connected", self.popup.pid)
 
-    def _state_changed(self) -> None:
+    def tooltip(self) -> str:
+        """The tray's tooltip: the download in progress while one runs, else the engine."""
+        if self._download_line:
+            return f"RunMyModel · {self._download_line}"
+        status = self.app.engine_status()
+        model = status.model.name if status.model else "no model"
+        return f"RunMyModel · {model} · {status.state}"
+
+    def _state_changed(self, *, refresh_menu: bool = True) -> None:
         if self.tray is None:
             return
-        status = self.app.engine_status()
         error = self.controller.last_error
-        state = "error" if error else status.state
-        model = status.model.name if status.model else "no model"
-        self.tray.show_state(state, f"RunMyModel · {model} · {status.state}")
+        state = "error" if error else self.app.engine_status().state
+        self.tray.show_state(state, self.tooltip(), refresh_menu=refresh_menu)
         if error and error != self._notified:
             self.tray.notify(error)
         self._notified = error
+
+    def _downloads_changed(self, items: list[dict[str, Any]], finished: list[dict[str, Any]]) -> None:
+        """On the models controller's publishing thread, a few times a second at most."""
+        line = downloads_summary(items)
+        changed = line != self._download_line
+        self._download_line = line
+        if changed:
+            self._state_changed(refresh_menu=bool(finished))
+        if self.tray is not None:
+            for d in finished:
+                if d["state"] == "done":
+                    self.tray.notify(f"Downloaded {d['name']}")
+                elif d["state"] == "failed":
+                    self.tray.notify(f"Download failed: {d['error']}")
 
     def _watch_for_menu_changes(self) -> None:
         """Models and chats come and go outside the app too (a download, a file
@@ -240,6 +285,10 @@ class DesktopApp:
         threading.Thread(target=self.controller.unload, daemon=True).start()
 
     def get_models(self) -> None:
+        # The view first: the popup's show focuses whatever view the page is on. A
+        # popup still starting gets it once its page says it is ready.
+        if not self.popup.send({"event": "page", "data": {"type": "view", "name": "models"}}):
+            self._view_on_ready = "models"
         self.popup.command("show")
 
     def open_chat(self, chat_id: str) -> None:

@@ -48,6 +48,37 @@ PROBES = {
     })()""",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
+    # Which view shows, and the focused control as the Models view labels it.
+    "view": """(() => {
+        const a = document.activeElement;
+        return {view: document.body.dataset.view, focus: a ? (a.id || a.dataset.action || a.tagName) : null,
+                focusText: a ? a.textContent : null, focusFile: a ? (a.dataset.file || null) : null,
+                picker: Array.from(document.getElementById('model').options).map(o => o.value)};
+    })()""",
+    # What the Models view lists, as shown (text read back from the DOM).
+    "models": """(() => {
+        const rows = (sel) => Array.from(document.querySelectorAll(sel));
+        const repo = document.getElementById('repo');
+        return {
+            results: rows('#results .result').map(e => e.dataset.repo),
+            repo: repo.hidden ? null : {
+                id: repo.querySelector('.repo-title').textContent,
+                license: (repo.querySelector('.license') || {}).textContent || null,
+                summary: (repo.querySelector('.summary') || {}).textContent || null,
+                files: rows('#repo .file').map(e => ({
+                    name: e.dataset.file, fit: e.dataset.fit, recommended: e.dataset.recommended === '1',
+                    button: e.querySelector('button[data-action]').textContent}))},
+            downloads: rows('#download-list .download').map(e => ({
+                name: e.dataset.name, state: e.dataset.state,
+                pct: Number(e.querySelector('progress').value),
+                text: e.querySelector('.download-meta').textContent})),
+            local: rows('#local-list .local').map(e => ({
+                name: e.dataset.name, loaded: e.dataset.loaded === '1', default: e.dataset.default === '1'})),
+            found: rows('#found-list .found').map(e => e.dataset.name),
+            error: document.getElementById('models-error').hidden ? null
+                : document.getElementById('models-error').textContent,
+        };
+    })()""",
 }
 
 WIDTH, HEIGHT = 560, 680
@@ -212,6 +243,44 @@ class JsApi:
 
     def copy(self, text: str) -> None:
         self._link.call("copy", str(text))
+
+    # -- the Models view ------------------------------------------------------------
+
+    def models_search(self, query: str, sort: str) -> None:
+        self._link.call("models_search", str(query), str(sort))
+
+    def models_repo(self, repo_id: str) -> None:
+        self._link.call("models_repo", str(repo_id))
+
+    def models_pull(self, repo_id: str, name: str) -> None:
+        self._link.call("models_pull", str(repo_id), str(name))
+
+    def models_cancel(self, job_id: str) -> None:
+        self._link.call("models_cancel", str(job_id))
+
+    def models_dismiss(self, job_id: str) -> None:
+        self._link.call("models_dismiss", str(job_id))
+
+    def models_downloads(self) -> None:
+        self._link.call("models_downloads")
+
+    def models_local(self) -> None:
+        self._link.call("models_local")
+
+    def models_delete(self, name: str) -> None:
+        self._link.call("models_delete", str(name))
+
+    def models_set_default(self, name: str) -> None:
+        self._link.call("models_set_default", str(name))
+
+    def models_use(self, name: str) -> None:
+        self._link.call("models_use", str(name))
+
+    def models_discover(self) -> None:
+        self._link.call("models_discover")
+
+    def models_import(self, name: str) -> None:
+        self._link.call("models_import", str(name))
 
 
 def main(argv: list[str]) -> int:

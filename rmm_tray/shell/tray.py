@@ -105,12 +105,16 @@ class Tray:
         if not self.icon.HAS_MENU:
             log.warning("this tray backend has no menu; clicking the icon opens the chat")
 
-    def show_state(self, state: str, tooltip: str) -> None:
+    def show_state(self, state: str, tooltip: str, *, refresh_menu: bool = True) -> None:
+        """``refresh_menu=False`` for the frequent tooltip-only changes (download
+        progress): rebuilding a native menu several times a second is wasteful."""
         if state != self.state:
             self.state = state
             self.icon.icon = icons.icon(state)
-        self.icon.title = tooltip
-        self.refresh()
+        if tooltip != self.icon.title:
+            self.icon.title = tooltip
+        if refresh_menu:
+            self.refresh()
 
     def refresh(self) -> None:
         try:

@@ -1,0 +1,434 @@
+"""What the popup's Models view asks of the app: the Hub's catalogue, the
+download queue, the models in models/ and the GGUF files other apps left on
+this computer.
+
+As with the chat controller, every action returns at once: the work runs on a
+daemon thread and what the page should show comes back as events through
+``emit``:
+
+- ``models.results`` {query, sort, items: [{id, downloads, likes, last_modified, gated}]}
+- ``models.repo`` {id, summary, license, gated, files: [{name, quantization, size, parts,
+  fit, recommended, local_name}]}
+- ``models.local`` {items: [{name, size, quantization, architecture, parameters, context,
+  parts, path, linked, default, loaded, fit, error}]}
+- ``models.found`` {items: [{name, size, source, path, imported}]}
+- ``downloads`` {items: [Download.to_dict() + {model}]}
+- ``models.notice`` {message} and ``models.error`` {message}: one line each
+- ``view`` {name}: the page switches between "chat" and "models"
+
+Nothing here imports a GUI toolkit or llama.cpp.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rmm_tray.model_store import ModelNotFound, list_models
+from rmm_tray.units import human_size
+
+if TYPE_CHECKING:
+    from rmm_tray.app import App
+    from rmm_tray.chat_controller import ChatController
+    from rmm_tray.downloads import Download
+    from rmm_tray.sources_api import ModelSource, RemoteModelFile, RemoteRepoDetails
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict[str, Any]], None]
+
+SORTS = ("downloads", "recent", "likes")
+SEARCH_LIMIT = 30
+MAX_QUERY = 200
+# The Downloader tells its listeners up to ~10 times a second per download; the
+# page and the tray tooltip need far fewer updates to look live.
+PUBLISH_EVERY_S = 0.25
+ACTIVE = ("queued", "downloading", "verifying")
+
+
+class ModelsController:
+    def __init__(
+        self,
+        app: "App",
+        emit: Emit,
+        *,
+        chat: "ChatController | None" = None,
+        on_downloads: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        """``on_downloads(items, finished)`` runs on the publishing thread after each
+        update: the tray shows progress in its tooltip and says when one finished."""
+        self.app = app
+        self.emit = emit
+        self.chat = chat
+        self.on_downloads = on_downloads or (lambda items, finished: None)
+        self.publish_every_s = PUBLISH_EVERY_S
+        self._details: dict[str, tuple["ModelSource", "RemoteRepoDetails"]] = {}
+        self._search_seq = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Event()
+        self._dismissed: set[str] = set()
+        self._finished: set[str] = set()
+        self._started = False
+
+    # -- life cycle ----------------------------------------------------------
+
+    def start(self, *, resume: bool = True) -> None:
+        """Listen to the download queue and, in the background, queue again what
+        a previous run left unfinished."""
+        if self._started:
+            return
+        self._started = True
+        self.app.downloads.listeners.append(self._download_changed)
+        threading.Thread(target=self._publisher, name="rmm-downloads-publish", daemon=True).start()
+        if resume:
+            self._spawn("resume", self._resume)
+
+    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as exc:  # a worker thread is an edge: report once, keep going
+                log.warning("models %s failed: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+                self.emit({"type": "models.error", "message": one_line(exc)})
+
+        threading.Thread(target=run, name=f"rmm-models-{name}", daemon=True).start()
+
+    # -- actions (any thread; never block) ------------------------------------
+
+    def search(self, query: str = "", sort: str = "downloads") -> None:
+        query = str(query).strip()[:MAX_QUERY]
+        sort = sort if sort in SORTS else "downloads"
+        with self._lock:
+            self._search_seq += 1
+            seq = self._search_seq
+        self._spawn("search", self._search, query, sort, seq)
+
+    def open_repo(self, repo_id: str) -> None:
+        self._spawn("repo", self._open_repo, str(repo_id))
+
+    def pull(self, repo_id: str, name: str) -> None:
+        self._spawn("pull", self._pull, str(repo_id), str(name))
+
+    def cancel(self, job_id: str) -> None:
+        self.app.downloads.cancel(str(job_id))
+
+    def dismiss(self, job_id: str) -> None:
+        """Take a finished download off the list (a running one stays)."""
+        for job in self.app.downloads.jobs():
+            if job.id == job_id and job.finished:
+                self._dismissed.add(job.id)
+        self._changed.set()
+
+    def downloads(self) -> None:
+        self._changed.set()
+
+    def local(self) -> None:
+        self._spawn("list", self._emit_local)
+
+    def delete(self, name: str) -> None:
+        """The page has asked the person first; a loaded model is unloaded before."""
+        self._spawn("delete", self._delete, str(name))
+
+    def set_default(self, name: str) -> None:
+        self._spawn("default", self._set_default, str(name))
+
+    def use(self, name: str) -> None:
+        """"Use this model": load it for the chat and go back to the chat."""
+        name = str(name)
+        if self.chat is None:
+            raise RuntimeError("there is no chat to use the model in")
+        self.chat.set_model(name)
+        self.emit({"type": "view", "name": "chat"})
+        self.emit({"type": "focus"})
+
+    def discover(self) -> None:
+        self._spawn("discover", self._emit_found)
+
+    def import_model(self, name: str) -> None:
+        self._spawn("import", self._import, str(name))
+
+    # -- the Hub ---------------------------------------------------------------
+
+    def _source(self) -> "ModelSource":
+        sources = self.app.remote_sources()
+        if not sources:
+            raise RuntimeError("no model catalogue is available (the Hugging Face plugin did not load)")
+        return sources[0]
+
+    def _search(self, query: str, sort: str, seq: int) -> None:
+        found = self._source().search(query, sort=sort, limit=SEARCH_LIMIT)
+        if seq != self._search_seq:
+            return  # a newer search was typed meanwhile: its results will come
+        self.emit({"type": "models.results", "query": query, "sort": sort, "items": [
+            {"id": r.id, "downloads": r.downloads, "likes": r.likes,
+             "last_modified": r.last_modified, "gated": r.gated} for r in found]})
+
+    def _details_for(self, repo_id: str, *, fresh: bool = False) -> tuple["ModelSource", "RemoteRepoDetails"]:
+        cached = None if fresh else self._details.get(repo_id)
+        if cached is None:
+            source = self._source()
+            cached = (source, source.repo(repo_id))
+            self._details[repo_id] = cached
+        return cached
+
+    def _open_repo(self, repo_id: str) -> None:
+        _, details = self._details_for(repo_id, fresh=True)
+        verdicts, best = remote_fit(self.app, list(details.files))
+        files = []
+        for f, verdict in zip(details.files, verdicts):
+            files.append({"name": f.name, "quantization": f.quantization, "size": f.size,
+                          "parts": len(f.parts), "fit": verdict, "recommended": f is best,
+                          "local_name": local_name(details.id, f.name)})
+        self.emit({"type": "models.repo", "id": details.id, "summary": details.summary,
+                   "license": details.license, "gated": details.gated, "files": files})
+
+    def _pull(self, repo_id: str, name: str) -> None:
+        source, details = self._details_for(repo_id)
+        file = _file_named(details, name)
+        job = self.app.downloads.submit(source, file)  # DownloadError: one line, at once
+        self._dismissed.discard(job.id)
+        self._changed.set()
+
+    # -- downloads → page and tray ----------------------------------------------
+
+    def _download_changed(self, job: "Download") -> None:
+        """Called on the Downloader's thread: only wake the publisher."""
+        self._changed.set()
+
+    def _publisher(self) -> None:
+        while True:
+            self._changed.wait()
+            self._changed.clear()
+            try:
+                self._publish()
+            except Exception:  # the publisher must outlive any one bad update
+                log.exception("publishing downloads failed")
+            time.sleep(self.publish_every_s)
+
+    def download_items(self) -> list[dict[str, Any]]:
+        items = []
+        for job in self.app.downloads.jobs():
+            if job.id in self._dismissed:
+                continue
+            item = job.to_dict()
+            item["model"] = local_name(job.repo, job.name) if job.state == "done" else None
+            items.append(item)
+        return items
+
+    def _publish(self) -> None:
+        items = self.download_items()
+        finished = [d for d in items if d["state"] in ("done", "failed", "cancelled")
+                    and d["id"] not in self._finished]
+        self._finished.update(d["id"] for d in finished)
+        self.emit({"type": "downloads", "items": items})
+        if any(d["state"] == "done" for d in finished):
+            # A new model: the Models view's list and the chat's model picker show it.
+            self._emit_local()
+            if self.chat is not None:
+                self.chat.push_state()
+        self.on_downloads(items, finished)
+
+    def _resume(self) -> None:
+        resumed = self.app.downloads.resume_interrupted()
+        if resumed:
+            log.info("resuming %d interrupted download(s)", len(resumed))
+
+    # -- models/ ---------------------------------------------------------------
+
+    def local_items(self) -> list[dict[str, Any]]:
+        models = list_models(self.app.home.models)
+        try:
+            default: Path | None = self.app.default_model()
+        except ModelNotFound:
+            default = None
+        loaded = self.app.loaded.path if self.app.loaded is not None else None
+        items = []
+        for m in models:
+            d = m.to_dict()
+            items.append({
+                "name": d["name"], "size": d["size"], "quantization": d["quantization"],
+                "architecture": d["architecture"], "parameters": d["parameters"],
+                "context": d["context_length"], "parts": d["parts"], "path": d["path"],
+                "linked": d["linked"], "error": d["error"],
+                "default": m.path == default, "loaded": m.path == loaded,
+                "fit": local_fit(self.app, m),
+            })
+        return items
+
+    def _emit_local(self) -> None:
+        self.emit({"type": "models.local", "items": self.local_items()})
+
+    def _exact(self, name: str) -> Path:
+        """The model named exactly ``name`` in the list: deleting by a fuzzy match
+        could remove another model."""
+        for m in list_models(self.app.home.models, read_metadata=False):
+            if m.name == name:
+                return m.path
+        raise ModelNotFound(f"no model named '{name}' in models/")
+
+    def _delete(self, name: str) -> None:
+        path = self._exact(name)
+        # Unloads it first when it is the loaded model, and forgets its settings.
+        self.app.delete_model(name)
+        if self.chat is not None and self.chat.model == path:
+            self.chat.model = None
+        _prune_empty(path.parent, self.app.home.models)
+        self.emit({"type": "models.notice", "message": f"Deleted {name}"})
+        self._after_models_changed()
+
+    def _set_default(self, name: str) -> None:
+        from rmm_tray.model_manager import set_default
+
+        self._exact(name)
+        set_default(self.app, name)
+        self.emit({"type": "models.notice", "message": f"{name} is the default model"})
+        self._after_models_changed()
+
+    def _after_models_changed(self) -> None:
+        self._emit_local()
+        if self.chat is not None:
+            self.chat.push_state()
+
+    # -- other apps' files -----------------------------------------------------------
+
+    def found_items(self) -> list[dict[str, Any]]:
+        found = []
+        for source in self.app.sources():
+            try:  # a source is a plugin: one that fails costs only its own entries
+                found += source.discover()
+            except Exception as exc:
+                log.warning("model source %s: discover failed: %s", source.name, exc)
+        ids = _file_ids(self.app.home.models)
+        return [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
+                 "imported": _file_id(c.path) in ids} for c in found]
+
+    def _emit_found(self) -> None:
+        self.emit({"type": "models.found", "items": self.found_items()})
+
+    def _import(self, name: str) -> None:
+        for source in self.app.sources():
+            if source.handles(name):
+                paths = source.fetch(name, self.app.home.models)
+                break
+        else:
+            raise ModelNotFound(f"no model source knows '{name}'")
+        shown = ", ".join(p.relative_to(self.app.home.models).as_posix() for p in paths[:1])
+        self.emit({"type": "models.notice", "message": f"Imported {shown}"})
+        self._after_models_changed()
+        self._emit_found()
+
+
+# -- helpers (pure; tested on their own) ----------------------------------------------
+
+
+def one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def local_name(repo_id: str, filename: str) -> str:
+    """Where a downloaded file shows up in the model list (models/owner/repo/file)."""
+    return f"{repo_id}/{filename}"
+
+
+def _file_named(details: "RemoteRepoDetails", name: str) -> "RemoteModelFile":
+    for f in details.files:
+        if f.name == name:
+            return f
+    raise ModelNotFound(f"{details.id} has no file '{name}'")
+
+
+def remote_fit(app: "App", files: list["RemoteModelFile"]) -> tuple[list[str], Any]:
+    """Each file's verdict ("fits", "tight", "too big") and the file to recommend.
+    The estimate is a nicety: when it cannot be made, the files still show."""
+    from rmm_tray import model_manager
+    from rmm_tray.fit import quant_of
+
+    try:
+        verdicts = [model_manager.remote_fit(app, f.size, quant_of(f)).verdict for f in files]
+        return verdicts, model_manager.recommend(app, files)
+    except Exception as exc:
+        log.warning("no fit estimate: %s", exc)
+        return [""] * len(files), None
+
+
+def local_fit(app: "App", model: Any) -> str:
+    from rmm_tray import fit
+
+    if model.info is None:
+        return ""
+    try:
+        # At the context and GPU offload this model loads with (its own settings, if any).
+        n_ctx = int(app.config.model_value(model.name, "context_length"))
+        ram, vram = fit.machine_memory(int(app.config.model_value(model.name, "gpu_layers")))
+        return fit.fit_local(model.info, model.size, n_ctx, ram=ram, vram=vram).verdict
+    except Exception as exc:
+        log.warning("no fit estimate for %s: %s", model.name, exc)
+        return ""
+
+
+def short_name(name: str, width: int = 28) -> str:
+    """``gemma-3-270m-it-Q4_K_M.gguf`` → ``gemma-3…it-Q4_K_M.gguf``: the tail says
+    which quantization, so it is the part kept."""
+    name = name.rsplit("/", 1)[-1]
+    if len(name) <= width:
+        return name
+    head = max(4, width // 4)
+    return name[:head] + "…" + name[-(width - head - 1):]
+
+
+def downloads_summary(items: list[dict[str, Any]]) -> str | None:
+    """One line for the tray tooltip while downloads run; None when none does."""
+    active = [d for d in items if d["state"] in ACTIVE]
+    if not active:
+        return None
+    d = next((d for d in active if d["state"] != "queued"), active[0])
+    name = short_name(d["name"])
+    if d["state"] == "downloading":
+        pct = int(100 * d["done"] / d["size"]) if d["size"] else 0
+        line = f"downloading {name} {pct} %"
+        if d["rate"]:
+            line += f" · {human_size(d['rate'])}/s"
+    elif d["state"] == "verifying":
+        line = f"verifying {name}"
+    else:
+        line = f"{name} queued"
+    if len(active) > 1:
+        line += f" (+{len(active) - 1} more)"
+    return line
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _file_ids(models_dir: Path) -> set[tuple[int, int]]:
+    """(device, inode) of every file in models/, links followed: a found file with
+    one of these is already imported, by a symlink or a hard link."""
+    ids: set[tuple[int, int]] = set()
+    for root, _dirs, files in os.walk(models_dir, followlinks=True):
+        for name in files:
+            ident = _file_id(Path(root) / name)
+            if ident is not None:
+                ids.add(ident)
+    return ids
+
+
+def _prune_empty(folder: Path, models_dir: Path) -> None:
+    """Remove the owner/repo folders a deleted download leaves empty."""
+    while folder != models_dir and models_dir in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
