@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.atomic import atomic_write_text
 from rmm_tray.download_checks import (
     STAGING,
     DownloadError,
@@ -272,7 +271,11 @@ class Downloader:
                 "parts": [asdict(p) for p in job.parts]}
         path = self._note_path(job)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(note))
+        # Not fsynced: on ext4 an fsync waits for every dirty page on the disk (the
+        # last download's included), and a lost note costs only the automatic resume.
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(note), encoding="utf-8")
+        os.replace(tmp, path)
 
     def _discard(self, job: Download) -> None:
         for part in job.parts:

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = ["FakeHub", "RecordedRequest"]
 
 _CHUNK = 256 * 1024
+_BURST_S = 0.05
 # Flip one byte per stride so a corrupted body stays wrong whatever range a resumed GET asks for.
 _CORRUPT_STRIDE = 64 * 1024
 
@@ -309,8 +310,10 @@ class FakeHub:
             if rate <= 0:
                 return
             # One shared timeline, so parallel downloads split the rate instead of each getting it.
+            # A link buffers a little: a sender held up for a moment (a slow reader)
+            # may catch up by up to BURST_S, as it would over a real connection.
             now = time.monotonic()
-            start = max(now, self._next_slot)
+            start = max(now - _BURST_S, self._next_slot)
             self._next_slot = start + nbytes / rate
             until = self._next_slot
         delay = until - time.monotonic()
