@@ -91,7 +91,7 @@ def card_summary(text: str, limit: int = 400) -> str:
 
 
 def card_license(text: str) -> str:
-    match = re.search(r"\A---\n.*?^license:\s*(\S.*)$.*?\n---\n", text, flags=re.DOTALL | re.MULTILINE)
+    match = re.search(r"\A---\n.*?^license:[ \t]*([^\n]+)$.*?\n---\n", text, flags=re.DOTALL | re.MULTILINE)
     return match.group(1).strip().strip("'\"") if match else ""
 
 

@@ -3,29 +3,17 @@ regenerate, edit and resend, stop, new chat, reopen a chat, switch model."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
+import conftest
 from desktop_helpers import wait_for
 from rmm_tray.app import App
 from rmm_tray.chat_controller import ChatController
 
 
-class Page:
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: dict) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, kind: str) -> list[dict]:
-        with self.lock:
-            return [e for e in self.events if e["type"] == kind]
-
+class Page(conftest.Page):
     def replies_done(self) -> list[dict]:
         return [e["message"] for e in self.of("message")
                 if e["message"]["role"] == "assistant" and not e["message"]["streaming"]]

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from conftest import Page
 from desktop_helpers import wait_for
 from rmm_tray import fit, model_manager
 from rmm_tray.app import App
@@ -123,20 +124,6 @@ class FakeApp(App):
 
     def sources(self) -> list[ModelSource]:
         return list(self._sources)
-
-
-class Page:
-    def __init__(self) -> None:
-        self.events: list[dict] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: dict) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def of(self, kind: str) -> list[dict]:
-        with self.lock:
-            return [e for e in self.events if e["type"] == kind]
 
     def last(self, kind: str) -> dict | None:
         found = self.of(kind)

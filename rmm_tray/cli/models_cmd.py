@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     imp.set_defaults(run=run_import)
     rm = msub.add_parser("rm", help="remove a model from models/ (a linked file keeps its original)")
     rm.add_argument("name")
+    rm.add_argument("--json", action="store_true")
     rm.set_defaults(run=run_rm)
     # Other modules add their own actions: the hub (search, pull) and management (info, settings).
     from rmm_tray.cli import hub_cmds, manage_cmds
@@ -140,5 +141,9 @@ def run_import(args: argparse.Namespace) -> int:
 def run_rm(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
     path = app.delete_model(args.name)
-    print(f"removed {path.relative_to(app.home.models).as_posix()}")
+    name = path.relative_to(app.home.models).as_posix()
+    if args.json:
+        print_json({"removed": name, "path": str(path)})
+    else:
+        print(f"removed {name}")
     return 0
