@@ -52,3 +52,16 @@ def test_models_benchmark_quick_run_prints_its_table(tmp_path: Path) -> None:
     for part in ("no metadata cache", "warm cache", "`rmm-tray models list --json`", "start-up"):
         assert part in names
     assert all(r["seconds"] is not None for r in data["rows"])
+
+
+def test_download_benchmark_quick_run_prints_its_table(tmp_path: Path) -> None:
+    out = tmp_path / "hub.json"
+    result = subprocess.run(
+        [sys.executable, "bench/hub.py", "--quick", "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| what | throughput | ratio to curl | target |" in result.stdout
+    rows = {r["what"]: r for r in json.loads(out.read_text())["rows"]}
+    assert rows["rmm-tray download + sha256 + move"]["mb_s"] > 0
+    assert "rmm-tray download, server throttled to 1 Gbit/s" in rows
