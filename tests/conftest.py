@@ -78,3 +78,7 @@ class Page:
     def of(self, kind: str) -> list[dict]:
         with self.lock:
             return [e for e in self.events if e["type"] == kind]
+
+    def last(self, kind: str) -> dict | None:
+        found = self.of(kind)
+        return found[-1] if found else None

@@ -125,10 +125,6 @@ class FakeApp(App):
     def sources(self) -> list[ModelSource]:
         return list(self._sources)
 
-    def last(self, kind: str) -> dict | None:
-        found = self.of(kind)
-        return found[-1] if found else None
-
 
 def error_of(page: Page) -> str:
     return (page.last("models.error") or {}).get("message", "")
