@@ -93,6 +93,14 @@ def test_doctor_reports_each_piece(home: Path) -> None:
     assert run_cli("doctor").stdout.count("\n") >= len(checks)
 
 
+def test_doctor_says_where_downloads_go(home: Path) -> None:
+    (home / "config.toml").write_text('[hub]\nendpoint = "http://mirror.example"\ntoken = "hf_x"\n')
+    hub = {c["name"]: c for c in json.loads(run_cli("doctor", "--json").stdout)["checks"]}["hub"]
+    assert (hub["status"], hub["detail"]) == ("ok", "http://mirror.example; token: config.toml")
+    offline = run_cli("doctor", env={"HF_HUB_OFFLINE": "1"}).stdout
+    assert "offline (HF_HUB_OFFLINE)" in offline and "unset HF_HUB_OFFLINE" in offline
+
+
 def test_unknown_chat_is_one_line(home: Path) -> None:
     result = run_cli("chats", "show", "20990101-000000-abcdef")
     assert result.returncode == 1

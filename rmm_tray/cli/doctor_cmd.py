@@ -158,12 +158,35 @@ def _home_checks() -> list[Check]:
     return checks
 
 
+def _hub_check() -> Check:
+    """Where downloads would go, without asking the network."""
+    from rmm_tray.config import Config
+    from rmm_tray.paths import DataHome
+
+    try:
+        hub = Config.load(DataHome.from_env().config_file, create=False).data.get("hub", {})
+    except Exception:  # the home checks report a broken config.toml
+        hub = {}
+    endpoint = hub.get("endpoint") or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
+    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    token = ("HF_TOKEN" if os.environ.get("HF_TOKEN") else "config.toml" if hub.get("token")
+             else "stored by hf auth login" if (hf_home / "token").is_file() else "none")
+    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+                  if os.environ.get(k)), "")
+    detail = f"{endpoint}; token: {token}" + (f"; proxy: {proxy}" if proxy else "")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return Check("hub", "warn", detail + "; offline (HF_HUB_OFFLINE)",
+                     "unset HF_HUB_OFFLINE to search and download; local models work either way")
+    return Check("hub", "ok", detail)
+
+
 def run(args: argparse.Namespace) -> int:
     checks = [Check("python", "ok", f"{platform.python_version()} ({sys.executable})")]
     checks += _llama_checks()
     checks += _gui_checks()
     checks.append(_session_check())
     checks += _home_checks()
+    checks.append(_hub_check())
     if args.json:
         print_json({"checks": [asdict(c) for c in checks]})
     else:
