@@ -13,7 +13,7 @@ ratios), which cancels most of the drift a shared machine shows over a minute:
    library's own cost, before anything of ours;
 3. rmm-tray's ``Downloader`` with the Hub plugin, what ``models pull`` runs:
    staging file, progress, sha256 (hashed on a second thread while the bytes
-   arrive), then the move into ``models/``. This is the figure the target is about.
+   arrive), fsync, then the move into ``models/``. This is the figure the target is about.
 
 A fourth row times the whole ``rmm-tray models pull`` command once per round
 (start-up, repository listing and all) for what a person waits. Then curl and
@@ -184,7 +184,7 @@ def render(rows: dict[str, list[float]], size: int, name: str, runs: int) -> dic
     labels = {
         "curl": "curl -o FILE (baseline)",
         "http_get": "huggingface_hub http_get alone",
-        "downloader": "rmm-tray download + sha256 + move",
+        "downloader": "rmm-tray download + sha256 + fsync + move",
         "cli": "`rmm-tray models pull` (whole command)",
         "curl@link": "curl, server throttled to 1 Gbit/s (baseline)",
         "downloader@link": "rmm-tray download, server throttled to 1 Gbit/s",

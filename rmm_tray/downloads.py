@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rmm_tray.atomic import fsync_dir
 from rmm_tray.download_checks import (
     STAGING,
     DownloadError,
@@ -119,9 +120,15 @@ class Downloader:
                 base = sum(p.size for p in job.parts[:index])
                 self._fetch_part(source, job, part, base)
             for part in job.parts:
+                staged = staging(self.models_dir, job.repo, part.filename)
                 final = destination(self.models_dir, job.repo, part.filename)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staging(self.models_dir, job.repo, part.filename), final)
+                # On disk before it is called a model: a verified file must not come
+                # back from a power cut as a short one that nobody checks again.
+                with staged.open("rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(staged, final)
+                fsync_dir(final.parent)
         except DownloadCancelled:
             self._discard(job)
             self._set(job, "cancelled")

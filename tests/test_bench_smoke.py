@@ -63,5 +63,5 @@ def test_download_benchmark_quick_run_prints_its_table(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| what | throughput | ratio to curl | target |" in result.stdout
     rows = {r["what"]: r for r in json.loads(out.read_text())["rows"]}
-    assert rows["rmm-tray download + sha256 + move"]["mb_s"] > 0
+    assert rows["rmm-tray download + sha256 + fsync + move"]["mb_s"] > 0
     assert "rmm-tray download, server throttled to 1 Gbit/s" in rows
