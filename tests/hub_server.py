@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = ["FakeHub", "RecordedRequest"]
 
@@ -163,6 +163,7 @@ class FakeHub:
         self._faults: dict[tuple[str, str], _Faults] = {}
         self._requests: list[RecordedRequest] = []
         self._rate = 0
+        self._redirect_lfs = False
         self._next_slot = 0.0
         self._generation = 0
         self._server = _Server((host, port), _Handler)
@@ -250,6 +251,11 @@ class FakeHub:
         then hangs up if it promised more."""
         with self._lock:
             self._fault(repo_id, filename).fake_size = size
+
+    def redirect_lfs(self, enabled: bool = True) -> None:
+        """Answer LFS files' resolve URLs with a 302 to a CDN path, as the real Hub does."""
+        with self._lock:
+            self._redirect_lfs = enabled
 
     def throttle(self, bytes_per_second: int) -> None:
         """Rate limit shared by all file bodies in flight; 0 turns it off."""
@@ -476,6 +482,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if segs[:2] == ["api", "models"]:
                 self._api(method, segs[2:], query, body)
+            elif segs[0] == "_cdn" and len(segs) > 3 and method in ("GET", "HEAD"):
+                # Where a redirected LFS download lands: signed, so no token is asked for.
+                self._resolve(method, f"{unquote(segs[1])}/{unquote(segs[2])}", "main",
+                              unquote("/".join(segs[3:])), via_cdn=True)
             elif "resolve" in segs[1:3] and method in ("GET", "HEAD"):
                 i = segs.index("resolve", 1)
                 repo_id = "/".join(unquote(s) for s in segs[:i])
@@ -545,16 +555,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     # file downloads
 
-    def _resolve(self, method: str, repo_id: str, rev: str, filename: str) -> None:
+    def _resolve(self, method: str, repo_id: str, rev: str, filename: str, via_cdn: bool = False) -> None:
         hub = self.server.hub
         repo = self._find_repo(repo_id)
         self._check_rev(repo, rev)
-        self._check_access(repo, filename)
+        if not via_cdn:
+            self._check_access(repo, filename)
         f = repo.files.get(filename)
         if f is None:
             raise _HubError(404, "EntryNotFound", f"{filename} does not exist on \"{rev}\"",
                             {"X-Repo-Commit": repo.sha})
         size = hub._claimed_size(repo, f)
+        if f.lfs and hub._redirect_lfs and not via_cdn:
+            # The real Hub answers an LFS file with a redirect to its CDN, keeping
+            # the size and hash in the redirect's own headers.
+            self.send_response(302)
+            self.send_header("Location", f"/_cdn/{repo_id}/{quote(filename)}?X-Amz-Signature=fake")
+            self.send_header("Content-Length", "0")
+            self.send_header("X-Repo-Commit", repo.sha)
+            self.send_header("X-Linked-Etag", f'"{f.sha256}"')
+            self.send_header("X-Linked-Size", str(size))
+            self.end_headers()
+            return
         start, end = 0, size - 1
         status = 200
         rng = _parse_range(self.headers.get("Range"), size)

@@ -233,3 +233,13 @@ def test_downloads_go_through_the_proxy_from_the_environment(home: Path, hub: Fa
     assert any(line.startswith(f"GET {hub.url}/api/models/{BIG_REPO}") for line in proxy.seen), proxy.seen
     assert f"GET {hub.url}/{BIG_REPO}/resolve/main/{BIG_FILE}" in proxy.seen
     assert f"{BIG_REPO}/{BIG_FILE}" in model_files(home)
+
+
+def test_lfs_redirects_to_a_cdn_are_followed_and_resumed(home: Path, hub: FakeHub) -> None:
+    hub.redirect_lfs()
+    hub.drop_after(BIG_REPO, BIG_FILE, 1 << 20, times=1)
+    pulled = run_cli("models", "pull", BIG_REPO)
+    assert pulled.returncode == 0, pulled.stderr
+    cdn = [r for r in hub.requests if r.method == "GET" and r.path.startswith(f"/_cdn/{BIG_REPO}/")]
+    assert len(cdn) == 2 and cdn[1].headers.get("range") == "bytes=1048576-", cdn
+    assert f"{BIG_REPO}/{BIG_FILE}" in model_files(home)
