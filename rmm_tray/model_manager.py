@@ -138,7 +138,10 @@ def set_settings(
     """Change a model's own settings (``reset``: drop them all first); returns them.
     Raises ConfigError for an unknown key or a value of the wrong type. A loaded
     model picks up new engine settings on its next reply (it is reloaded)."""
+    from rmm_tray.model_settings import checked_setting
+
     name = app.model_name(resolve_model(ref, app.home.models))
+    values = {key: checked_setting(key, value) for key, value in values.items()}
     app.config = update_model_settings(app.home.config_file, name, values, unset=unset, reset=reset)
     return app.config.model_settings(name)
 

@@ -12,6 +12,9 @@ daemon thread and what the page should show comes back as events through
 - ``models.local`` {items: [{name, size, quantization, architecture, parameters, context,
   parts, path, linked, default, loaded, fit, error}]}
 - ``models.found`` {items: [{name, size, source, path, imported}]}
+- ``models.settings`` {name, settings, effective, trained_context, templates}: a model's own
+  values (``[models."NAME"]``), what each setting comes to with the defaults under them,
+  the context it was trained for (None when unknown), and the chat templates it may name
 - ``downloads`` {items: [Download.to_dict() + {model}]}
 - ``models.notice`` {message} and ``models.error`` {message}: one line each
 - ``view`` {name}: the page switches between "chat" and "models"
@@ -29,6 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmm_tray.config import MODEL_SETTING_KEYS
+from rmm_tray.model_settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
 from rmm_tray.model_store import ModelNotFound, list_models
 from rmm_tray.units import human_size
 
@@ -49,6 +54,7 @@ MAX_QUERY = 200
 # page and the tray tooltip need far fewer updates to look live.
 PUBLISH_EVERY_S = 0.25
 ACTIVE = ("queued", "downloading", "verifying")
+
 
 
 class ModelsController:
@@ -74,6 +80,8 @@ class ModelsController:
         self._dismissed: set[str] = set()
         self._finished: set[str] = set()
         self._started = False
+        # config.toml is read, changed and written whole: one change at a time.
+        self._config_lock = threading.Lock()
 
     # -- life cycle ----------------------------------------------------------
 
@@ -145,6 +153,20 @@ class ModelsController:
         self.chat.set_model(name)
         self.emit({"type": "view", "name": "chat"})
         self.emit({"type": "focus"})
+
+    def settings(self, name: str) -> None:
+        """A model's own settings and the values in effect, for its settings form."""
+        self._spawn("settings", self._emit_settings, str(name))
+
+    def save_settings(self, name: str, values: Any, unset: Any = ()) -> None:
+        """Set the model's own ``values`` (text as typed, or numbers; an empty one
+        is unset) and drop the keys in ``unset``. All are checked before anything
+        is written: one bad value changes nothing."""
+        self._spawn("save-settings", self._save_settings, str(name), values, unset)
+
+    def reset_settings(self, name: str) -> None:
+        """Drop the model's own settings: it follows [model] and [generation] again."""
+        self._spawn("reset-settings", self._reset_settings, str(name))
 
     def discover(self) -> None:
         self._spawn("discover", self._emit_found)
@@ -285,9 +307,66 @@ class ModelsController:
         from rmm_tray.model_manager import set_default
 
         self._exact(name)
-        set_default(self.app, name)
+        with self._config_lock:
+            set_default(self.app, name)
         self.emit({"type": "models.notice", "message": f"{name} is the default model"})
         self._after_models_changed()
+
+    # -- one model's settings ----------------------------------------------------------
+
+    def settings_event(self, name: str) -> dict[str, Any]:
+        model = next((m for m in list_models(self.app.home.models) if m.name == name), None)
+        if model is None:
+            raise ModelNotFound(f"no model named '{name}' in models/")
+        config = self.app.config
+        return {"type": "models.settings", "name": name, "settings": config.model_settings(name),
+                "effective": {key: config.model_value(name, key) for key in MODEL_SETTING_KEYS},
+                "trained_context": model.info.context_length if model.info is not None else None,
+                "templates": list(CHAT_TEMPLATES)}
+
+    def _emit_settings(self, name: str) -> None:
+        self.emit(self.settings_event(name))
+
+    def _save_settings(self, name: str, values: Any, unset: Any) -> None:
+        clean, dropped = checked_settings(values, unset)
+        path, changed = self._change_settings(name, clean, dropped)
+        if changed and self._is_loaded(path):
+            # The engine compares a model's settings on each reply and reloads it
+            # when they differ: nothing waits for a restart.
+            what = "context" if "context_length" in changed else "settings"
+            message = f"Saved; the model reloads with the new {what} on its next reply"
+        else:
+            message = "Saved; they apply from the model's next reply"
+        self.emit({"type": "models.notice", "message": message})
+
+    def _reset_settings(self, name: str) -> None:
+        path, changed = self._change_settings(name, {}, (), reset=True)
+        reload = "; it reloads on its next reply" if changed and self._is_loaded(path) else ""
+        message = f"{short_name(name)} follows the defaults again{reload}"
+        self.emit({"type": "models.notice", "message": message})
+
+    def _change_settings(self, name: str, values: dict[str, Any], unset: tuple[str, ...], *,
+                         reset: bool = False) -> tuple[Path, list[str]]:
+        """Write the change (set_settings also refreshes app.config, which the
+        engine and the chat read on every reply); return the load-time keys it changed."""
+        from rmm_tray.model_manager import set_settings
+
+        path = self._exact(name)
+        with self._config_lock:
+            before = self._load_values(name)
+            # By path: a bare name would also be looked up in the working folder.
+            set_settings(self.app, str(path), values, unset=unset, reset=reset)
+            changed = [k for k in LOAD_KEYS if self._load_values(name)[k] != before[k]]
+        self.emit(self.settings_event(name))
+        self._emit_local()  # the fit verdict follows the context
+        return path, changed
+
+    def _load_values(self, name: str) -> dict[str, Any]:
+        return {key: self.app.config.model_value(name, key) for key in LOAD_KEYS}
+
+    def _is_loaded(self, path: Path) -> bool:
+        loaded = self.app.loaded
+        return loaded is not None and loaded.path == path
 
     def _after_models_changed(self) -> None:
         self._emit_local()

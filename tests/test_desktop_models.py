@@ -4,6 +4,7 @@ serves the real starter model, then a chat with the model just downloaded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,60 @@ def test_delete_asks_first_and_unloads_the_model(
     assert not (home_with_model / "models" / starter).exists() and starter_model.exists(), \
         "a linked model loses only its link"
     wait_for(lambda: view(app)["picker"] == [], 5, "the chat's picker follows")
+
+
+def test_model_settings_from_the_keyboard(
+    screen: Screen, app: RunningApp, home_with_model: Path, starter_model: Path
+) -> None:
+    starter = starter_model.name
+    app.tray("Model", starter, click=True)
+    wait_for(lambda: app.status()["n_ctx"] == 1024 and app.status()["state"] == "idle", 30,
+             "loaded at [model]'s context")
+    app.tray("Model", "Get models…", click=True)
+    wait_for(lambda: view(app)["focus"] == "models-query", 10, "the Models view")
+    screen.key("shift+Tab")
+    wait_for(lambda: view(app)["focus"] == "pane-browse", 5, "the pane tabs")
+    screen.key("Right")
+    wait_for(lambda: models(app)["local"] == [{"name": starter, "loaded": True, "default": True}], 10,
+             "the model on the other pane")
+
+    tab_to(screen, app, "Settings")
+    screen.key("Return")
+    wait_for(lambda: view(app)["focus"] == "set-context_length", 5, "the form, on the context length")
+    form = app.probe("settings")
+    assert form["name"] == starter and form["trained"] == "trained for 32768" and form["error"] is None
+    assert form["fields"]["context_length"] == {"value": "", "placeholder": "1024"}, "the effective value"
+    assert form["fields"]["chat_template"]["placeholder"] == "the model's own"
+    screen.key("Escape")  # closes the form, not the popup
+    wait_for(lambda: app.probe("settings") is None and view(app)["focus"] == "settings", 5,
+             "the form closed, its button focused")
+    assert screen.visible_popups()
+
+    screen.key("Return")
+    wait_for(lambda: view(app)["focus"] == "set-context_length", 5, "the form again")
+    screen.key("minus", "5")  # xdotool type would read "-5" as an option
+    screen.key("Return")
+    wait_for(lambda: (app.probe("settings") or {}).get("error") ==
+             "Context length must be at least 256 tokens, got '-5'", 5, "the refusal, in the form")
+    screen.key("ctrl+a")
+    screen.type("512")
+    screen.key("Tab", "Tab", "Tab")
+    wait_for(lambda: view(app)["focus"] == "set-temperature", 5, "Tab to the temperature")
+    screen.type("0")
+    screen.key("Return")
+    wait_for(lambda: app.probe("settings") is None, 5, "Enter to save and close")
+    text = (home_with_model / "config.toml").read_text()
+    assert f'[models."{starter}"]\ncontext_length = 512\ntemperature = 0.0\n' in text, text
+    shown = app.cli("models", "set", starter, "--json")
+    own = {"context_length": 512, "temperature": 0.0}
+    assert json.loads(shown.stdout) == {"name": starter, "settings": own}, "the CLI reads the same"
+
+    # No restart: the next reply reloads the model at the new context.
+    screen.key("ctrl+m")
+    wait_for(lambda: view(app) == {**view(app), "view": "chat", "focus": "input"}, 5, "the chat")
+    screen.type("Hello")
+    screen.key("Return")
+    wait_for(lambda: (lambda m: m and m[-1]["role"] == "assistant" and not m[-1]["streaming"]
+                      and m[-1]["text"].strip())(app.probe("messages")), 60, "the reply")
+    status = app.status()
+    assert (status["model"], status["n_ctx"], status["loads"]) == (starter, 512, 2), status

@@ -255,6 +255,9 @@ def test_set_and_default_keep_comments_and_reject_bad_values(home_with_model: Pa
         (["context_length=1.5"], "should be int"),
         (["colour=blue"], "is not a per-model setting"),
         (["context_length"], "expected KEY=VALUE"),
+        (["context_length=-5"], "Context length must be at least 256 tokens, got -5"),
+        (["top_p=2.0"], "Top P must be between 0 and 1"),
+        (["chat_template=nonsense"], "Chat template 'nonsense' is not one the engine knows"),
     ):
         result = run_cli("models", "set", "gemma", *bad)
         assert result.returncode == 1, bad

@@ -369,3 +369,129 @@ def test_tooltip_line_and_short_names() -> None:
     assert downloads_summary([item, queued]).endswith("(+1 more)")
     assert downloads_summary([{**item, "state": "verifying"}]).startswith("verifying ")
     assert downloads_summary([{**item, "state": "done"}]) is None
+
+
+# -- a model's own settings --------------------------------------------------------------
+
+MODEL = "a-Q4_K_M.gguf"
+NOTES = "# my own notes: keep them\n"
+
+
+@pytest.fixture()
+def tuned(setup):
+    """One model (trained for 2048 tokens) and a config.toml with a person's comments."""
+    path = tiny_gguf(setup.home / "models" / MODEL, "a")
+    config = setup.home / "config.toml"
+    config.write_text(NOTES + config.read_text() + "top_p = 0.9  # tuned by hand\n")
+    setup.app.config = Config.load(config)
+    return SimpleNamespace(**vars(setup), path=path, config=config)
+
+
+def settings_after(page: Page, count: int) -> dict:
+    """The next models.settings event after the ``count`` already seen."""
+    return wait_for(lambda: len(page.of("models.settings")) > count and page.of("models.settings")[-1],
+                    5, "the settings")
+
+
+def test_settings_show_own_and_effective_values(tuned) -> None:
+    s = tuned
+    s.ctl.settings(MODEL)
+    ev = settings_after(s.page, 0)
+    assert ev == {"type": "models.settings", "name": MODEL, "settings": {}, "trained_context": 2048,
+                  "templates": ["chatml", "gemma", "llama-3"], "effective": {
+                      "context_length": 1024, "gpu_layers": -1, "chat_template": "", "max_tokens": 24,
+                      "temperature": 0.0, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}}
+    s.ctl.settings("a")  # a part of a name is not a model's name
+    wait_for(lambda: "no model named 'a'" in error_of(s.page), 5, "an exact name asked for")
+
+
+def test_save_writes_the_table_keeps_comments_and_applies_at_once(tuned) -> None:
+    s = tuned
+    s.ctl.save_settings(MODEL, {"context_length": "512", "temperature": "0", "top_k": 20,
+                                "chat_template": " chatml "}, ["max_tokens"])
+    ev = settings_after(s.page, 0)
+    assert ev["settings"] == {"context_length": 512, "temperature": 0.0, "top_k": 20,
+                              "chat_template": "chatml"}
+    assert ev["effective"]["context_length"] == 512 and ev["effective"]["max_tokens"] == 24
+    notice = wait_for(lambda: s.page.last("models.notice"), 5, "the notice")
+    assert notice["message"] == "Saved; they apply from the model's next reply", "not loaded: nothing reloads"
+    text = s.config.read_text()
+    assert text.startswith(NOTES) and "top_p = 0.9  # tuned by hand" in text
+    assert f'[models."{MODEL}"]' in text and "context_length = 512" in text and "temperature = 0.0" in text
+    assert Config.load(s.config).model_settings(MODEL) == ev["settings"]
+    wait_for(lambda: s.page.last("models.local"), 5, "the list again (its fit follows the context)")
+
+    # No restart: set_settings refreshed app.config, which the engine and the chat read per reply.
+    engine = s.app.engine_settings(s.path)
+    assert (engine.context_length, engine.chat_template) == (512, "chatml")
+    params = s.app.gen_params(s.path)
+    assert (params.temperature, params.top_k, params.max_tokens) == (0.0, 20, 24)
+    assert s.app.engine_settings(None).context_length == 1024, "other models keep the defaults"
+
+    # An emptied field is unset, as is a key in unset.
+    s.ctl.save_settings(MODEL, {"temperature": "  ", "chat_template": ""}, ["top_k"])
+    assert settings_after(s.page, 1)["settings"] == {"context_length": 512}
+    assert s.app.gen_params(s.path).temperature == 0.0 and s.app.gen_params(s.path).top_k == 40
+
+
+def test_the_notice_says_when_a_loaded_model_reloads(tuned) -> None:
+    s = tuned
+    s.app._engine = Engine(s.path)  # stands in for the loaded llama.cpp model
+    reloads = "Saved; the model reloads with the new {} on its next reply"
+    expected = [({"context_length": "512"}, reloads.format("context")),
+                ({"gpu_layers": "0"}, reloads.format("settings")),
+                ({"gpu_layers": "0", "temperature": "1.2"}, "Saved; they apply from the model's next reply")]
+    for values, message in expected:
+        seen = len(s.page.of("models.notice"))
+        s.ctl.save_settings(MODEL, values, [])
+        wait_for(lambda: len(s.page.of("models.notice")) > seen, 5, "the notice")
+        assert s.page.last("models.notice")["message"] == message, values
+
+
+@pytest.mark.parametrize(("values", "unset", "message"), [
+    ({"context_length": "-5"}, [], "Context length must be at least 256 tokens, got '-5'"),
+    ({"top_k": "abc"}, [], "Top K should be a whole number, got 'abc'"),
+    ({"top_k": 1.5}, [], "Top K should be a whole number, got 1.5"),
+    ({"temperature": True}, [], "Temperature should be a number, got True"),
+    ({"temperature": "nan"}, [], "Temperature should be a number, got 'nan'"),
+    ({"top_p": "1.5"}, [], "Top P must be between 0 and 1, got '1.5'"),
+    ({"gpu_layers": "-2"}, [], "GPU layers must be -1 (all), 0 (none) or a number of layers, got '-2'"),
+    ({"chat_template": "<script>"}, [], "Chat template '<script>' is not one the engine knows"),
+    ({"threads": "4"}, [], "'threads' is not a model setting"),
+    ({}, ["hotkey"], "'hotkey' is not a model setting"),
+    # One bad value among good ones: nothing at all is written.
+    ({"context_length": "512", "temperature": "0.5", "max_tokens": "0"}, [], "Max tokens must be at least 1"),
+])
+def test_a_bad_value_is_one_line_and_writes_nothing(tuned, values, unset, message) -> None:
+    s = tuned
+    s.ctl.save_settings(MODEL, {"top_k": "10"}, [])
+    settings_after(s.page, 0)
+    before, config = s.config.read_bytes(), s.app.config
+    s.ctl.save_settings(MODEL, values, unset)
+    got = wait_for(lambda: error_of(s.page), 5, "the error")
+    assert got.startswith(message) and "\n" not in got, got
+    time.sleep(0.1)
+    assert s.config.read_bytes() == before and s.app.config is config
+    assert len(s.page.of("models.settings")) == 1
+
+
+def test_reset_removes_the_table(tuned) -> None:
+    s = tuned
+    s.ctl.save_settings(MODEL, {"context_length": "512", "temperature": "0.3"}, [])
+    settings_after(s.page, 0)
+    s.ctl.reset_settings(MODEL)
+    ev = settings_after(s.page, 1)
+    assert ev["settings"] == {} and ev["effective"]["context_length"] == 1024
+    assert wait_for(lambda: s.page.last("models.notice")["message"].endswith("again"), 5, "the notice")
+    assert s.page.last("models.notice")["message"] == f"{MODEL} follows the defaults again"
+    text = s.config.read_text()
+    assert f'models."{MODEL}"' not in text and text.startswith(NOTES) and "# tuned by hand" in text
+    assert s.app.engine_settings(s.path).context_length == 1024
+    assert s.app.gen_params(s.path).temperature == 0.0
+
+
+def test_the_templates_offered_are_the_engines() -> None:
+    from rmm_tray.engine.chat_format import FALLBACKS
+    from rmm_tray.model_settings import CHAT_TEMPLATES
+
+    assert set(CHAT_TEMPLATES) == set(FALLBACKS)

@@ -17,6 +17,8 @@
   const state = {
     pane: "browse", opened: false, discovered: false, searching: false, lastQuery: null,
     results: [], repo: null, local: [], found: null, downloads: [], onConfirm: null,
+    // The settings form: which model, and what the page waits for ("open", "save", "reset" or null).
+    settings: null, expanded: new Set(),
   };
   const ACTIVE = ["queued", "downloading", "verifying"];
   const SOURCES = { "huggingface-cache": "Hugging Face cache", lmstudio: "LM Studio", ollama: "Ollama" };
@@ -113,7 +115,9 @@
   }
 
   function focusView() {
-    if (state.pane === "installed") {
+    if (settingsOpen()) {
+      ui.settings.querySelector("input").focus();
+    } else if (state.pane === "installed") {
       const first = ui.localList.querySelector(".nav");
       (first || ui.paneInstalled).focus();
     } else if (!ui.repo.hidden) {
@@ -339,7 +343,8 @@
   }
 
   function localRow(m) {
-    const details = el("dl", { class: "details", hidden: true },
+    const open = state.expanded.has(m.name);
+    const details = el("dl", { class: "details", hidden: !open },
       el("dt", {}, "File"), el("dd", {}, m.path),
       el("dt", {}, "Architecture"), el("dd", {}, m.architecture || "unknown"),
       el("dt", {}, "Parameters"), el("dd", {}, m.parameters || "unknown"),
@@ -351,8 +356,9 @@
     const b = (label, cls, fn, extra) => el("button", { class: `small ${cls}`, on: { click: fn }, ...(extra || {}) }, label);
     const info = b("Details", "ghost", (e) => {
       details.hidden = !details.hidden;
+      if (details.hidden) state.expanded.delete(m.name); else state.expanded.add(m.name);
       e.currentTarget.setAttribute("aria-expanded", String(!details.hidden));
-    }, { "aria-expanded": "false" });
+    }, { "aria-expanded": String(open) });
     return el("div", { class: `local${m.loaded ? " loaded" : ""}`,
       data: { name: m.name, loaded: m.loaded ? "1" : "0", default: m.default ? "1" : "0" } },
     el("div", { class: "local-main" },
@@ -368,14 +374,26 @@
     el("div", { class: "local-actions" },
       b("Use", "nav good", () => rmm.call("models_use", m.name), m.error ? { disabled: true } : null),
       b("Set default", "", () => rmm.call("models_set_default", m.name), m.default ? { disabled: true } : null),
+      b("Settings", "", () => openSettings(m.name), { data: { action: "settings" }, "aria-haspopup": "dialog" }),
       info,
       b("Delete", "ghost danger-text", () => askDelete(m))));
   }
 
+  function localButton(name, label) {
+    const row = ui.localList.querySelector(`.local[data-name="${CSS.escape(name)}"]`);
+    return row && Array.from(row.querySelectorAll("button")).find((b) => b.textContent === label && !b.disabled);
+  }
+
   function renderLocal() {
+    // The list is rebuilt on every change (a save, a default): keep the focused button focused.
+    const a = document.activeElement;
+    const row = a && ui.localList.contains(a) ? a.closest(".local") : null;
+    const keep = row && { name: row.dataset.name, label: a.textContent };
     ui.count.textContent = state.local.length ? `(${state.local.length})` : "";
     ui.localList.replaceChildren(...(state.local.length ? state.local.map(localRow)
       : [placeholder("No models yet: download one from the Hub, or import one found below.")]));
+    const again = keep && localButton(keep.name, keep.label);
+    if (again) again.focus();
   }
 
   function renderFound() {
@@ -412,6 +430,172 @@
   ui.confirmOk.addEventListener("click", () => { const go = state.onConfirm; closeConfirm(); if (go) go(); });
   ui.confirm.addEventListener("click", (e) => { if (e.target === ui.confirm) closeConfirm(); });
 
+  // -- a model's own settings ----------------------------------------------------------------
+
+  // The form's fields, in Tab order; "load" ones are read when the model loads.
+  const FIELDS = [
+    { key: "context_length", label: "Context length", group: "load" },
+    { key: "gpu_layers", label: "GPU layers", group: "load" },
+    { key: "chat_template", label: "Chat template", group: "load" },
+    { key: "temperature", label: "Temperature" },
+    { key: "top_p", label: "Top P" },
+    { key: "top_k", label: "Top K" },
+    { key: "min_p", label: "Min P" },
+    { key: "repeat_penalty", label: "Repeat penalty" },
+    { key: "max_tokens", label: "Max tokens" },
+  ];
+
+  // Built once, inside the view: it hides with the view, and is never rebuilt
+  // by the model list's updates while a person types in it.
+  function buildSettings() {
+    const field = (f) => el("label", { class: "field", title: `${f.key} in config.toml` },
+      el("span", { class: "field-label" }, f.label),
+      el("input", { id: `set-${f.key}`, type: "text", autocomplete: "off", spellcheck: "false",
+        data: { key: f.key }, list: f.key === "chat_template" ? "template-names" : null }),
+      f.key === "context_length" ? el("span", { class: "trained" }) : null);
+    const button = (label, cls, fn) => el("button", { class: cls, on: { click: fn } }, label);
+    const dialog = el("div", { class: "dialog settings-dialog", role: "dialog", "aria-modal": "true",
+      "aria-labelledby": "settings-title" },
+    el("h2", { id: "settings-title" }, "Model settings"),
+    el("div", { class: "settings-name" }),
+    el("h3", {}, "Loading", el("span", { class: "group-hint" }, " · the model reloads to apply these")),
+    el("div", { class: "fields" }, FIELDS.filter((f) => f.group === "load").map(field)),
+    el("h3", {}, "Replies"),
+    el("div", { class: "fields" }, FIELDS.filter((f) => f.group !== "load").map(field)),
+    el("datalist", { id: "template-names" }),
+    el("p", { class: "hint" }, "Empty fields follow the defaults, shown in grey."),
+    el("div", { class: "form-error", role: "alert", hidden: true }),
+    el("div", { class: "dialog-buttons" },
+      button("Reset to defaults", "ghost reset", resetSettings),
+      button("Cancel", "cancel", closeSettings),
+      button("Save", "primary", saveSettings)));
+    const overlay = el("div", { id: "model-settings", class: "overlay", hidden: true }, dialog);
+    overlay.addEventListener("click", (e) => { if (e.target === overlay) closeSettings(); });
+    overlay.addEventListener("keydown", settingsKeys);
+    overlay.querySelector("#set-context_length").addEventListener("input", showTrained);
+    ui.view.append(overlay);
+    return overlay;
+  }
+  ui.settings = buildSettings();
+
+  function settingsOpen() { return !ui.settings.hidden; }
+  function settingsInputs() { return Array.from(ui.settings.querySelectorAll("input[data-key]")); }
+
+  function formError(message) {
+    const box = ui.settings.querySelector(".form-error");
+    box.textContent = message || "";
+    box.hidden = !message;
+  }
+
+  function setBusy(busy) {
+    // Cancel stays: a person may leave while a save is on its way.
+    for (const b of ui.settings.querySelectorAll(".dialog-buttons button:not(.cancel)")) b.disabled = busy;
+  }
+
+  function openSettings(name) {
+    state.settings = { name, pending: "open", trained: null, effective: {} };
+    showError("");
+    rmm.call("models_settings", name);
+  }
+
+  function shown(key, value) {
+    if (key === "chat_template") return value || "the model's own";
+    if (key === "gpu_layers") return value < 0 ? `${value} (all)` : value === 0 ? "0 (CPU only)" : String(value);
+    return String(value);
+  }
+
+  // Own values in the fields; the effective value as each field's placeholder.
+  function fillSettings(ev) {
+    const s = state.settings;
+    s.trained = ev.trained_context;
+    s.effective = ev.effective || {};
+    ui.settings.dataset.name = ev.name;
+    const title = ui.settings.querySelector(".settings-name");
+    title.textContent = baseName(ev.name);
+    title.title = ev.name;
+    for (const input of settingsInputs()) {
+      const key = input.dataset.key;
+      const own = (ev.settings || {})[key];
+      input.value = own === undefined ? "" : String(own);
+      input.placeholder = shown(key, s.effective[key]);
+    }
+    ui.settings.querySelector("datalist").replaceChildren(...(ev.templates || []).map((t) => el("option", { value: t })));
+    showTrained();
+  }
+
+  // Under the context: what the model was trained for, and when the context asked for is cut to it.
+  function showTrained() {
+    const s = state.settings;
+    const line = ui.settings.querySelector(".trained");
+    const trained = s && s.trained;
+    const wanted = Number(ui.settings.querySelector("#set-context_length").value.trim() || (s && s.effective.context_length));
+    line.textContent = !trained ? "" : wanted > trained ? `trained for ${trained}: loads with ${trained}` : `trained for ${trained}`;
+    line.classList.toggle("warn", Boolean(trained && wanted > trained));
+  }
+
+  function saveSettings() {
+    const s = state.settings;
+    if (!s || s.pending) return;
+    const values = {}, unset = [];
+    for (const input of settingsInputs()) {
+      const text = input.value.trim();
+      if (text) values[input.dataset.key] = text; else unset.push(input.dataset.key);
+    }
+    s.pending = "save";
+    formError("");
+    setBusy(true);
+    rmm.call("models_save_settings", s.name, values, unset);
+  }
+
+  function resetSettings() {
+    const s = state.settings;
+    if (!s || s.pending) return;
+    s.pending = "reset";
+    formError("");
+    setBusy(true);
+    rmm.call("models_reset_settings", s.name);
+  }
+
+  function closeSettings() {
+    const name = state.settings && state.settings.name;
+    state.settings = null;
+    ui.settings.hidden = true;
+    formError("");
+    setBusy(false);
+    const back = name && localButton(name, "Settings");
+    if (back) back.focus(); else focusView();
+  }
+
+  function settingsKeys(e) {
+    if (e.key === "Enter" && !e.isComposing && e.target.tagName === "INPUT") {
+      e.preventDefault();
+      saveSettings();
+    } else if (e.key === "Tab") {
+      // Keep Tab inside the form while it is open, as in the delete question.
+      const stops = Array.from(ui.settings.querySelectorAll("input, button")).filter((x) => !x.disabled);
+      const i = stops.indexOf(document.activeElement);
+      const next = e.shiftKey ? (i <= 0 ? stops.length - 1 : i - 1) : (i + 1) % stops.length;
+      e.preventDefault();
+      stops[next].focus();
+    }
+  }
+
+  rmm.on("models.settings", (ev) => {
+    const s = state.settings;
+    if (!s || s.name !== ev.name) return;  // closed meanwhile, or another model's
+    const was = s.pending;
+    s.pending = null;
+    setBusy(false);
+    if (was === "save") { closeSettings(); return; }
+    fillSettings(ev);
+    if (was === "open") {
+      ui.settings.hidden = false;
+      settingsInputs()[0].focus();
+    } else if (was === "reset") {
+      settingsInputs()[0].focus();
+    }
+  });
+
   // -- events from the core -------------------------------------------------------------------
 
   rmm.on("models.results", (ev) => {
@@ -431,6 +615,9 @@
   rmm.on("downloads", (ev) => { state.downloads = ev.items || []; renderDownloads(); updateFiles(); });
   rmm.on("models.notice", (ev) => showNotice(ev.message));
   rmm.on("models.error", (ev) => {
+    const s = state.settings;
+    if (s && s.pending === "open") state.settings = null;  // the form never opened
+    else if (s && s.pending) { s.pending = null; setBusy(false); formError(ev.message); return; }
     showError(ev.message);
     if (state.searching) { state.searching = false; renderResults(); }
     if (state.repo && state.repo.loading) ui.repo.querySelector(".placeholder").textContent = "Could not read this repository.";
@@ -455,6 +642,7 @@
     focus: focusView,
     escape() {
       if (!ui.confirm.hidden) { closeConfirm(); return true; }
+      if (settingsOpen()) { closeSettings(); return true; }
       return false;
     },
   });

@@ -31,7 +31,9 @@ JS_METHODS = {"send", "stop", "regenerate", "edit_last", "new_chat", "open_chat"
 MODELS_JS = {"models_search": "search", "models_repo": "open_repo", "models_pull": "pull",
              "models_cancel": "cancel", "models_dismiss": "dismiss", "models_downloads": "downloads",
              "models_local": "local", "models_delete": "delete", "models_set_default": "set_default",
-             "models_use": "use", "models_discover": "discover", "models_import": "import_model"}
+             "models_use": "use", "models_discover": "discover", "models_import": "import_model",
+             "models_settings": "settings", "models_save_settings": "save_settings",
+             "models_reset_settings": "reset_settings"}
 
 
 class DesktopApp:
@@ -151,6 +153,7 @@ class DesktopApp:
                 "popup_starts": self.popup.starts, "popup_connected": self.popup.connected,
                 "state": self.app.engine_status().state,
                 "model": loaded.path.name if loaded else None,
+                "n_ctx": loaded.n_ctx if loaded else None,
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
                 "tooltip": self.tooltip()}
@@ -192,7 +195,10 @@ class DesktopApp:
 
     def _models_js(self, method: str, args: list[Any]) -> None:
         try:
-            getattr(self.models, MODELS_JS[method])(*[str(a) for a in args])
+            # Text, except the settings form's table of values and list of keys,
+            # which the controller checks itself.
+            args = [a if isinstance(a, (dict, list)) else str(a) for a in args]
+            getattr(self.models, MODELS_JS[method])(*args)
         except Exception as exc:  # js_api is an edge: the Models view shows it
             log.warning("popup call %s failed: %s", method, exc)
             self.models.emit({"type": "models.error", "message": one_line(exc)})

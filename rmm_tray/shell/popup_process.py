@@ -79,6 +79,17 @@ PROBES = {
                 : document.getElementById('models-error').textContent,
         };
     })()""",
+    # The open settings form of a model: each field's value and placeholder, as shown.
+    "settings": """(() => {
+        const form = document.getElementById('model-settings');
+        if (!form || form.hidden) return null;
+        const fields = {};
+        for (const i of form.querySelectorAll('input[data-key]'))
+            fields[i.dataset.key] = {value: i.value, placeholder: i.placeholder};
+        const error = form.querySelector('.form-error');
+        return {name: form.dataset.name, fields: fields, error: error.hidden ? null : error.textContent,
+                trained: form.querySelector('.trained').textContent};
+    })()""",
 }
 
 WIDTH, HEIGHT = 560, 680
@@ -281,6 +292,16 @@ class JsApi:
 
     def models_import(self, name: str) -> None:
         self._link.call("models_import", str(name))
+
+    def models_settings(self, name: str) -> None:
+        self._link.call("models_settings", str(name))
+
+    def models_save_settings(self, name: str, values: dict[str, Any], unset: list[str]) -> None:
+        # What the page sent is JSON (text, numbers): the core checks every key and value.
+        self._link.call("models_save_settings", str(name), dict(values or {}), list(unset or []))
+
+    def models_reset_settings(self, name: str) -> None:
+        self._link.call("models_reset_settings", str(name))
 
 
 def main(argv: list[str]) -> int:
