@@ -244,3 +244,24 @@ def default_model(models_dir: Path, configured: str) -> Path:
     for _rel_name, dirent in _walk(models_dir):
         return _first_part(Path(dirent.path))
     raise ModelNotFound("no models yet: 'rmm-tray models import PATH' adds a GGUF file")
+
+
+def file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode), links followed; None for a missing file or a dangling link."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def file_ids(models_dir: Path) -> set[tuple[int, int]]:
+    """The ``file_id`` of every file in models/: a GGUF found elsewhere with one of
+    these is already imported, by a symlink or a hard link."""
+    ids: set[tuple[int, int]] = set()
+    for root, _dirs, files in os.walk(models_dir, followlinks=True):
+        for name in files:
+            ident = file_id(Path(root) / name)
+            if ident is not None:
+                ids.add(ident)
+    return ids

@@ -25,7 +25,6 @@ Nothing here imports a GUI toolkit or llama.cpp.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmm_tray.config import MODEL_SETTING_KEYS
 from rmm_tray.model_settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
-from rmm_tray.model_store import ModelNotFound, list_models
+from rmm_tray.model_store import ModelNotFound, file_id, file_ids, list_models
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
@@ -382,9 +381,9 @@ class ModelsController:
                 found += source.discover()
             except Exception as exc:
                 log.warning("model source %s: discover failed: %s", source.name, exc)
-        ids = _file_ids(self.app.home.models)
+        ids = file_ids(self.app.home.models)
         return [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
-                 "imported": _file_id(c.path) in ids} for c in found]
+                 "imported": file_id(c.path) in ids} for c in found]
 
     def _emit_found(self) -> None:
         self.emit({"type": "models.found", "items": self.found_items()})
@@ -480,26 +479,6 @@ def downloads_summary(items: list[dict[str, Any]]) -> str | None:
     if len(active) > 1:
         line += f" (+{len(active) - 1} more)"
     return line
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _file_ids(models_dir: Path) -> set[tuple[int, int]]:
-    """(device, inode) of every file in models/, links followed: a found file with
-    one of these is already imported, by a symlink or a hard link."""
-    ids: set[tuple[int, int]] = set()
-    for root, _dirs, files in os.walk(models_dir, followlinks=True):
-        for name in files:
-            ident = _file_id(Path(root) / name)
-            if ident is not None:
-                ids.add(ident)
-    return ids
 
 
 def _prune_empty(folder: Path, models_dir: Path) -> None:

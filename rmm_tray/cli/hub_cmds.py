@@ -60,18 +60,10 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _memory(app: App) -> tuple[int, int, int]:
-    """(context, free RAM, free VRAM) the fit estimates use."""
-    from rmm_tray import fit
-
-    ram, vram = fit.machine_memory(int(app.config["model"]["gpu_layers"]))
-    return int(app.config["model"]["context_length"]), ram, vram
-
-
 def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteModelFile":
     """REPO:FILE (a file name), REPO:QUANT (Q4_K_M, case-insensitive), or REPO alone:
     the quantization recommended for this machine."""
-    from rmm_tray import fit
+    from rmm_tray import model_manager
 
     files = list(details.files)
     if not files:
@@ -89,8 +81,7 @@ def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteMod
         raise AppError(f"'{wanted}' matches several files in {details.id} ({names}); name the file")
     if len(files) == 1:
         return files[0]
-    context, ram, vram = _memory(app)
-    best = fit.recommend(files, context, ram=ram, vram=vram)
+    best = model_manager.recommend(app, files)
     if best is None:
         raise AppError(f"no file in {details.id} fits this machine's memory; pick one with "
                        f"REPO:QUANT (see 'rmm-tray models files {details.id}')")
@@ -98,16 +89,15 @@ def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteMod
 
 
 def run_files(args: argparse.Namespace) -> int:
-    from rmm_tray import fit
+    from rmm_tray import fit, model_manager
 
     app = App.open(safe_mode=args.safe_mode)
     details = hub(app).repo(args.repo)
-    context, ram, vram = _memory(app)
-    best = fit.recommend(list(details.files), context, ram=ram, vram=vram)
+    best = model_manager.recommend(app, list(details.files))
     rows = []
     for f in details.files:
         quant = fit.quant_of(f)
-        estimate = fit.fit_remote(f.size, quant, context, ram=ram, vram=vram)
+        estimate = model_manager.remote_fit(app, f.size, quant)
         rows.append({"name": f.name, "quantization": quant, "size": f.size,
                      "parts": len(f.parts), "fit": estimate.verdict, "recommended": f == best})
     if args.json:

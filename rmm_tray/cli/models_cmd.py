@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-from pathlib import Path
 from typing import Any
 
 from rmm_tray.app import App
@@ -74,28 +72,6 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _file_ids(models_dir: Path) -> set[tuple[int, int]]:
-    """(device, inode) of every file in models/, links followed: a candidate with
-    one of these is already imported, whether by a symlink or a hard link."""
-    ids = set()
-    for root, _dirs, files in os.walk(models_dir, followlinks=True):
-        for name in files:
-            try:
-                st = os.stat(os.path.join(root, name))
-            except OSError:  # a dangling link
-                continue
-            ids.add((st.st_dev, st.st_ino))
-    return ids
-
-
-def _is_in(path: Path, ids: set[tuple[int, int]]) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return (st.st_dev, st.st_ino) in ids
-
-
 def run_discover(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
     found = []
@@ -105,9 +81,11 @@ def run_discover(args: argparse.Namespace) -> int:
             found += source.discover()
         except Exception as exc:
             log.warning("model source %s: discover failed: %s", source.name or type(source).__name__, exc)
-    ids = _file_ids(app.home.models)
+    from rmm_tray.model_store import file_id, file_ids
+
+    ids = file_ids(app.home.models)
     rows = [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
-             "imported": _is_in(c.path, ids)} for c in found]
+             "imported": file_id(c.path) in ids} for c in found]
     if args.json:
         print_json(rows)
         return 0
