@@ -30,6 +30,7 @@ from rmm_tray.download_checks import (
     destination,
     staging,
 )
+from rmm_tray.model_store import remove_empty_dirs
 from rmm_tray.sources_api import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
 
 log = logging.getLogger(__name__)
@@ -292,14 +293,7 @@ class Downloader:
 
     def _prune(self, job: Download) -> None:
         """Remove the staging folders this download emptied."""
-        folder = staging(self.models_dir, job.repo, job.name).parent
-        root = self.models_dir / STAGING
-        while folder != root and root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
+        remove_empty_dirs(staging(self.models_dir, job.repo, job.name).parent, self.models_dir / STAGING)
 
     def _set(self, job: Download, state: str, error: str = "") -> None:
         job.state, job.error = state, error

@@ -265,3 +265,14 @@ def file_ids(models_dir: Path) -> set[tuple[int, int]]:
             if ident is not None:
                 ids.add(ident)
     return ids
+
+
+def remove_empty_dirs(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents up to (not including) ``root`` while they
+    are empty: what a deleted or finished download leaves behind."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or gone
+            return
+        folder = folder.parent

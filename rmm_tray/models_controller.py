@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmm_tray.config import MODEL_SETTING_KEYS
 from rmm_tray.model_settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
-from rmm_tray.model_store import ModelNotFound, file_id, file_ids, list_models
+from rmm_tray.model_store import ModelNotFound, file_id, file_ids, list_models, remove_empty_dirs
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
@@ -298,7 +298,7 @@ class ModelsController:
         self.app.delete_model(name)
         if self.chat is not None and self.chat.model == path:
             self.chat.model = None
-        _prune_empty(path.parent, self.app.home.models)
+        remove_empty_dirs(path.parent, self.app.home.models)
         self.emit({"type": "models.notice", "message": f"Deleted {name}"})
         self._after_models_changed()
 
@@ -479,14 +479,3 @@ def downloads_summary(items: list[dict[str, Any]]) -> str | None:
     if len(active) > 1:
         line += f" (+{len(active) - 1} more)"
     return line
-
-
-def _prune_empty(folder: Path, models_dir: Path) -> None:
-    """Remove the owner/repo folders a deleted download leaves empty."""
-    while folder != models_dir and models_dir in folder.parents:
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-        folder = folder.parent
-
