@@ -148,7 +148,6 @@ class Downloader:
 
     def _fetch_part(self, source: ModelSource, job: Download, part: RemotePart, base: int) -> None:
         part_path = staging(self.models_dir, job.repo, part.filename)
-        part_path.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(len(RETRY_DELAYS) + 1):
             offset = part_path.stat().st_size if part_path.exists() else 0
             if part.size and offset > part.size:

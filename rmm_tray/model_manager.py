@@ -17,7 +17,7 @@ from rmm_tray.config import MODEL_SETTING_KEYS
 from rmm_tray.config_edit import forget_model, set_default_model, update_model_settings
 from rmm_tray.fit import Candidate, Fit, fit_local, fit_remote, machine_memory, parameters_from_size
 from rmm_tray.fit import recommend as _recommend
-from rmm_tray.gguf_meta import read_gguf
+from rmm_tray.gguf_meta import GGUFInfo, read_gguf
 from rmm_tray.model_store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
 from rmm_tray.starter import STARTER_FILE
 
@@ -40,6 +40,13 @@ def remote_fit(app: "App", size: int, quantization: str, context_length: int | N
     ram, vram = _memory(app)
     n_ctx = context_length or int(app.config["model"]["context_length"])
     return fit_remote(size, quantization, n_ctx, ram=ram, vram=vram)
+
+
+def local_fit(app: "App", name: str, info: GGUFInfo, size: int) -> Fit:
+    """Whether a local model fits at the context and GPU offload it loads with
+    (its own settings over [model])."""
+    ram, vram = machine_memory(int(app.config.model_value(name, "gpu_layers")))
+    return fit_local(info, size, int(app.config.model_value(name, "context_length")), ram=ram, vram=vram)
 
 
 def recommend(app: "App", files: Iterable[Candidate], context_length: int | None = None) -> Candidate | None:
@@ -92,8 +99,7 @@ def model_info(app: "App", ref: str) -> dict[str, Any]:
     info = read_gguf(path, keep_arrays=True, summary=True)
     settings = app.config.model_settings(name)
     effective = {key: app.config.model_value(name, key) for key in MODEL_SETTING_KEYS}
-    ram, vram = _memory(app)
-    fit = fit_local(info, size, int(effective["context_length"]), ram=ram, vram=vram)
+    fit = local_fit(app, name, info, size)
     params, estimated = info.size_label, False
     if not params:
         count = parameters_from_size(size, info.quantization)

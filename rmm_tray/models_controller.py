@@ -436,15 +436,12 @@ def remote_fit(app: "App", files: list["RemoteModelFile"]) -> tuple[list[str], A
 
 
 def local_fit(app: "App", model: Any) -> str:
-    from rmm_tray import fit
+    from rmm_tray import model_manager
 
     if model.info is None:
         return ""
     try:
-        # At the context and GPU offload this model loads with (its own settings, if any).
-        n_ctx = int(app.config.model_value(model.name, "context_length"))
-        ram, vram = fit.machine_memory(int(app.config.model_value(model.name, "gpu_layers")))
-        return fit.fit_local(model.info, model.size, n_ctx, ram=ram, vram=vram).verdict
+        return model_manager.local_fit(app, model.name, model.info, model.size).verdict
     except Exception as exc:
         log.warning("no fit estimate for %s: %s", model.name, exc)
         return ""
