@@ -72,7 +72,7 @@ from Xlib import XK, X
 from Xlib import display as xdisplay
 from Xlib.ext import ge, xinput, xtest
 
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 
 REPO = Path(__file__).resolve().parent.parent
 SCREEN = (1280, 800)
@@ -457,7 +457,7 @@ import rmm_tray.cli as cli
 mark("rmm_tray.cli imported")
 from rmm_tray.app import App
 mark("rmm_tray.app imported")
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 from rmm_tray.shell import desktop
 from rmm_tray.shell.popup_host import PopupHost
 mark("rmm_tray.shell.desktop imported")

@@ -102,7 +102,7 @@ def hub_file(hub_url: str, name: str) -> tuple[Any, Any]:
 
 
 def run_downloader(source: Any, file: Any, models: Path) -> Path:
-    from rmm_tray.downloads import Downloader
+    from rmm_tray.models.downloads import Downloader
 
     downloads = Downloader(models)
     return downloads.run(source, downloads.prepare(source, file))

@@ -15,7 +15,7 @@ so that the CLI's first-start step has nothing to copy.
 
 What is timed, each as the median of several runs:
 
-1. ``model_store.list_models`` in this process: with the metadata cache off (every
+1. ``models.store.list_models`` in this process: with the metadata cache off (every
    header parsed), building the cache (parsed, then written), and warm (the cache
    is read; no GGUF file is opened).
 2. ``rmm-tray models list --json`` as a subprocess (Python and CLI start-up
@@ -51,8 +51,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rmm_tray.model_store import list_models  # noqa: E402
-from rmm_tray.starter import STARTER_FILE  # noqa: E402
+from rmm_tray.models.store import list_models  # noqa: E402
+from rmm_tray.models.starter import STARTER_FILE  # noqa: E402
 
 TARGET_S = 0.200
 ARCHS = ("llama", "qwen2", "gemma3", "mistral", "phi3")

@@ -7,10 +7,10 @@ This module is the public plugin API. Plugins import only from here:
 It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fast.
 """
 
-from rmm_tray.history_api import Chat, ChatMessage, ChatSummary, HistoryBackend, new_chat_id
-from rmm_tray.hookspecs import hookimpl
-from rmm_tray.messages import MessageDraft
-from rmm_tray.sources_api import (
+from rmm_tray.chat.history import Chat, ChatMessage, ChatSummary, HistoryBackend, new_chat_id
+from rmm_tray.hooks.specs import hookimpl
+from rmm_tray.chat.drafts import MessageDraft
+from rmm_tray.models.sources import (
     DownloadCancelled,
     LocalModelCandidate,
     ModelSource,
@@ -22,8 +22,8 @@ from rmm_tray.sources_api import (
     SourceError,
     link_or_copy,
 )
-from rmm_tray.templates import PromptTemplate, TemplateError
-from rmm_tray.tray_api import MenuItem
+from rmm_tray.chat.templates import PromptTemplate, TemplateError
+from rmm_tray.hooks.menu import MenuItem
 
 __version__ = "0.1.0"
 

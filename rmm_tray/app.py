@@ -12,17 +12,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.config import Config
-from rmm_tray.history_api import HistoryBackend
-from rmm_tray.messages import MessageDraft
-from rmm_tray.model_store import default_model, model_name
-from rmm_tray.paths import DataHome
-from rmm_tray.plugin_host import PluginHost, allowed_from_env
-from rmm_tray.sources_api import ModelSource
-from rmm_tray.templates import PromptTemplate, TemplateError, load_template_file
+from rmm_tray.home.config import Config
+from rmm_tray.chat.history import HistoryBackend
+from rmm_tray.chat.drafts import MessageDraft
+from rmm_tray.models.store import default_model, model_name
+from rmm_tray.home.paths import DataHome
+from rmm_tray.hooks.host import PluginHost, allowed_from_env
+from rmm_tray.models.sources import ModelSource
+from rmm_tray.chat.templates import PromptTemplate, TemplateError, load_template_file
 
 if TYPE_CHECKING:
-    from rmm_tray.downloads import Downloader
+    from rmm_tray.models.downloads import Downloader
     from rmm_tray.engine import Engine, EngineSettings, EngineStatus, GenParams, LoadedModel
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class App:
         home = DataHome.from_env().ensure()
         config = Config.load(home.config_file)
         app = cls(home, config, safe_mode=safe_mode)
-        from rmm_tray.starter import install_starter
+        from rmm_tray.models.starter import install_starter
 
         install_starter(home.models)
         return app
@@ -96,7 +96,7 @@ class App:
 
     @cached_property
     def downloads(self) -> "Downloader":
-        from rmm_tray.downloads import Downloader
+        from rmm_tray.models.downloads import Downloader
 
         return Downloader(self.home.models, self.remote_sources)
 
@@ -165,7 +165,7 @@ class App:
     def delete_model(self, ref: str) -> Path:
         """Remove a model from models/ (unloading it first if it is the loaded
         one) and forget its settings and its place as the default."""
-        from rmm_tray.model_manager import delete_model
+        from rmm_tray.models.manage import delete_model
 
         return delete_model(self, ref)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import pytest
 import conftest
 from desktop_helpers import wait_for
 from rmm_tray.app import App
-from rmm_tray.chat_controller import ChatController
+from rmm_tray.desktop.chat_controller import ChatController
 
 
 class Page(conftest.Page):

@@ -15,8 +15,9 @@ import pluggy
 import pytest
 
 import rmm_tray
-from rmm_tray import MessageDraft, PromptTemplate, hookspecs
-from rmm_tray.plugin_host import PluginHost
+from rmm_tray import MessageDraft, PromptTemplate
+from rmm_tray.hooks import specs as hookspecs
+from rmm_tray.hooks.host import PluginHost
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 
 
 @pytest.fixture()

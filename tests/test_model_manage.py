@@ -12,8 +12,8 @@ import pytest
 
 from conftest import json_lines, run_cli
 from rmm_tray.app import App
-from rmm_tray.config import Config
-from rmm_tray.fit import (
+from rmm_tray.home.config import Config
+from rmm_tray.models.fit import (
     FITS,
     TIGHT,
     TOO_BIG,
@@ -25,10 +25,10 @@ from rmm_tray.fit import (
     recommend,
     verdict_for,
 )
-from rmm_tray.gguf_meta import GGUFInfo, read_gguf
-from rmm_tray.model_store import list_models, remove_model, resolve_model
-from rmm_tray.paths import DataHome
-from rmm_tray.sources_api import RemoteModelFile, RemotePart
+from rmm_tray.models.gguf import GGUFInfo, read_gguf
+from rmm_tray.models.store import list_models, remove_model, resolve_model
+from rmm_tray.home.paths import DataHome
+from rmm_tray.models.sources import RemoteModelFile, RemotePart
 
 GiB = 1 << 30
 STARTER = "gemma-3-270m-q4_k_m.gguf"
@@ -172,7 +172,7 @@ def test_metadata_cache_rereads_changed_files_and_survives_corruption(
     assert cache.exists()
 
     # Warm: no GGUF file is opened at all.
-    import rmm_tray.model_cache as model_cache
+    import rmm_tray.models.cache as model_cache
 
     def no_reads(*_a, **_k):
         raise AssertionError("read a header that was cached")
@@ -284,7 +284,7 @@ def test_a_bad_per_model_table_in_config_is_one_line(home_with_model: Path) -> N
 
 @pytest.mark.slow
 def test_per_model_settings_reach_the_engine(home_with_model: Path) -> None:
-    from rmm_tray.model_manager import set_settings
+    from rmm_tray.models.manage import set_settings
 
     app = open_app(home_with_model)
     try:
@@ -318,7 +318,7 @@ def test_chat_uses_the_models_sampling_defaults_and_flags_win(home_with_model: P
 @pytest.mark.slow
 def test_delete_unloads_the_loaded_model_and_forgets_it(home_with_model: Path,
                                                         starter_model: Path) -> None:
-    from rmm_tray.model_manager import set_default, set_settings
+    from rmm_tray.models.manage import set_default, set_settings
 
     app = open_app(home_with_model)
     try:
@@ -337,7 +337,7 @@ def test_delete_unloads_the_loaded_model_and_forgets_it(home_with_model: Path,
 
 
 def test_forget_model_clears_only_its_own_table_and_default(tmp_path: Path) -> None:
-    from rmm_tray.config_edit import forget_model, set_default_model, update_model_settings
+    from rmm_tray.home.config_edit import forget_model, set_default_model, update_model_settings
 
     config = tmp_path / "config.toml"
     set_default_model(config, "a.gguf")  # no file yet: starts from the commented defaults

@@ -15,12 +15,13 @@ import pytest
 
 from conftest import Page
 from desktop_helpers import wait_for
-from rmm_tray import fit, model_manager
+from rmm_tray.models import fit
+from rmm_tray.models import manage as model_manager
 from rmm_tray.app import App
-from rmm_tray.config import Config
-from rmm_tray.models_controller import ModelsController, downloads_summary, short_name
-from rmm_tray.paths import DataHome
-from rmm_tray.sources_api import (
+from rmm_tray.home.config import Config
+from rmm_tray.desktop.models_controller import ModelsController, downloads_summary, short_name
+from rmm_tray.home.paths import DataHome
+from rmm_tray.models.sources import (
     DownloadCancelled,
     LocalModelCandidate,
     ModelSource,
@@ -492,6 +493,6 @@ def test_reset_removes_the_table(tuned) -> None:
 
 def test_the_templates_offered_are_the_engines() -> None:
     from rmm_tray.engine.chat_format import FALLBACKS
-    from rmm_tray.model_settings import CHAT_TEMPLATES
+    from rmm_tray.models.settings import CHAT_TEMPLATES
 
     assert set(CHAT_TEMPLATES) == set(FALLBACKS)

@@ -66,7 +66,7 @@ def _params(app: Any, args: argparse.Namespace, model: Any) -> Any:
 
 
 def _model(app: Any, ref: str | None) -> Any:
-    from rmm_tray.model_store import resolve_model
+    from rmm_tray.models.store import resolve_model
 
     return resolve_model(ref, app.home.models) if ref else app.default_model()
 
@@ -91,7 +91,7 @@ def _compose(app: Any, args: argparse.Namespace, prompt: str, variables: dict[st
 
 
 def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: ignore[no-untyped-def]
-    from rmm_tray.conversation import Turn
+    from rmm_tray.chat.turn import Turn
     from rmm_tray.engine import Done, Failed, Token
 
     turn = Turn(app, text, params, chat_id=chat_id, system=system, model=model)
@@ -148,7 +148,7 @@ def _stats_line(chat_id: str, done: Any) -> str:
 
 
 def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[no-untyped-def]
-    from rmm_tray.conversation import Turn
+    from rmm_tray.chat.turn import Turn
     from rmm_tray.engine import Failed, Token
 
     print(f"RunMyModel · {model.name} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)

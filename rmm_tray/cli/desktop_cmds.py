@@ -38,8 +38,8 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_remote(args: argparse.Namespace) -> int:
-    from rmm_tray import ipc
-    from rmm_tray.paths import DataHome
+    from rmm_tray.desktop import ipc
+    from rmm_tray.home.paths import DataHome
 
     ipc.request(DataHome.from_env().root, {"cmd": args.remote})
     return 0

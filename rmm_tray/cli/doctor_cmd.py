@@ -126,9 +126,9 @@ def _session_check() -> Check:
 
 
 def _home_checks() -> list[Check]:
-    from rmm_tray.config import Config, ConfigError
-    from rmm_tray.model_store import list_models
-    from rmm_tray.paths import DataHome
+    from rmm_tray.home.config import Config, ConfigError
+    from rmm_tray.models.store import list_models
+    from rmm_tray.home.paths import DataHome
 
     home = DataHome.from_env()
     checks = []
@@ -160,8 +160,8 @@ def _home_checks() -> list[Check]:
 
 def _hub_check() -> Check:
     """Where downloads would go, without asking the network."""
-    from rmm_tray.config import Config
-    from rmm_tray.paths import DataHome
+    from rmm_tray.home.config import Config
+    from rmm_tray.home.paths import DataHome
 
     try:
         hub = Config.load(DataHome.from_env().config_file, create=False).data.get("hub", {})

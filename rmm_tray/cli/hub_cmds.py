@@ -13,8 +13,8 @@ from rmm_tray.cli.output import json_line, print_json, print_table
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
-    from rmm_tray.downloads import Download
-    from rmm_tray.sources_api import ModelSource, RemoteModelFile, RemoteRepoDetails
+    from rmm_tray.models.downloads import Download
+    from rmm_tray.models.sources import ModelSource, RemoteModelFile, RemoteRepoDetails
 
 
 def add_actions(msub: Any) -> None:
@@ -63,7 +63,7 @@ def run_search(args: argparse.Namespace) -> int:
 def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteModelFile":
     """REPO:FILE (a file name), REPO:QUANT (Q4_K_M, case-insensitive), or REPO alone:
     the quantization recommended for this machine."""
-    from rmm_tray import model_manager
+    from rmm_tray.models import manage as model_manager
 
     files = list(details.files)
     if not files:
@@ -89,7 +89,8 @@ def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteMod
 
 
 def run_files(args: argparse.Namespace) -> int:
-    from rmm_tray import fit, model_manager
+    from rmm_tray.models import fit
+    from rmm_tray.models import manage as model_manager
 
     app = App.open(safe_mode=args.safe_mode)
     details = hub(app).repo(args.repo)

@@ -41,8 +41,8 @@ def add_actions(msub: Any) -> None:
 
 def run_info(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.model_manager import model_info
-    from rmm_tray.model_store import ModelNotFound
+    from rmm_tray.models.manage import model_info
+    from rmm_tray.models.store import ModelNotFound
 
     app = App.open(safe_mode=args.safe_mode)
     try:
@@ -100,7 +100,7 @@ def _info_text(d: dict[str, Any]) -> str:
 
 def run_default(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.model_manager import set_default
+    from rmm_tray.models.manage import set_default
 
     app = App.open(safe_mode=args.safe_mode)
     name = set_default(app, args.name)
@@ -113,9 +113,9 @@ def run_default(args: argparse.Namespace) -> int:
 
 def run_set(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.config_edit import parse_assignments
-    from rmm_tray.model_manager import model_settings, set_settings
-    from rmm_tray.model_store import resolve_model
+    from rmm_tray.home.config_edit import parse_assignments
+    from rmm_tray.models.manage import model_settings, set_settings
+    from rmm_tray.models.store import resolve_model
 
     app = App.open(safe_mode=args.safe_mode)
     name = app.model_name(resolve_model(args.name, app.home.models))

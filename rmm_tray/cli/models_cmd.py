@@ -41,7 +41,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from rmm_tray.model_store import ModelNotFound, list_models
+    from rmm_tray.models.store import ModelNotFound, list_models
 
     app = App.open(safe_mode=args.safe_mode)
     models = list_models(app.home.models)
@@ -81,7 +81,7 @@ def run_discover(args: argparse.Namespace) -> int:
             found += source.discover()
         except Exception as exc:
             log.warning("model source %s: discover failed: %s", source.name or type(source).__name__, exc)
-    from rmm_tray.model_store import file_id, file_ids
+    from rmm_tray.models.store import file_id, file_ids
 
     ids = file_ids(app.home.models)
     rows = [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),

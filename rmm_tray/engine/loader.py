@@ -14,7 +14,7 @@ import psutil
 
 from rmm_tray.engine import llama_log
 from rmm_tray.engine.types import EngineError, EngineSettings
-from rmm_tray.gguf_meta import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
 from rmm_tray.units import human_size
 
 log = logging.getLogger(__name__)

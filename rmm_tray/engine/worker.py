@@ -30,7 +30,7 @@ from rmm_tray.engine.types import (
     LoadedModel,
     Token,
 )
-from rmm_tray.gguf_meta import GGUFInfo
+from rmm_tray.models.gguf import GGUFInfo
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 from rmm_tray.app import App
-from rmm_tray.chat_controller import ChatController
-from rmm_tray.models_controller import ModelsController, downloads_summary, one_line
+from rmm_tray.desktop.chat_controller import ChatController
+from rmm_tray.desktop.models_controller import ModelsController, downloads_summary, one_line
 from rmm_tray.shell import hotkey
 from rmm_tray.shell.popup_host import PopupHost
-from rmm_tray.templates import PromptTemplate
+from rmm_tray.chat.templates import PromptTemplate
 
 log = logging.getLogger(__name__)
 

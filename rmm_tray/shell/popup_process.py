@@ -20,7 +20,7 @@ from typing import Any
 
 import webview
 
-from rmm_tray import ipc
+from rmm_tray.desktop import ipc
 
 log = logging.getLogger("rmm_tray.popup")
 

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.config import MODEL_SETTING_KEYS
-from rmm_tray.config_edit import forget_model, set_default_model, update_model_settings
-from rmm_tray.fit import Candidate, Fit, fit_local, fit_remote, machine_memory, parameters_from_size
-from rmm_tray.fit import recommend as _recommend
-from rmm_tray.gguf_meta import GGUFInfo, read_gguf
-from rmm_tray.model_store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
-from rmm_tray.starter import STARTER_FILE
+from rmm_tray.home.config import MODEL_SETTING_KEYS
+from rmm_tray.home.config_edit import forget_model, set_default_model, update_model_settings
+from rmm_tray.models.fit import Candidate, Fit, fit_local, fit_remote, machine_memory, parameters_from_size
+from rmm_tray.models.fit import recommend as _recommend
+from rmm_tray.models.gguf import GGUFInfo, read_gguf
+from rmm_tray.models.store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
+from rmm_tray.models.starter import STARTER_FILE
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -144,7 +144,7 @@ def set_settings(
     """Change a model's own settings (``reset``: drop them all first); returns them.
     Raises ConfigError for an unknown key or a value of the wrong type. A loaded
     model picks up new engine settings on its next reply (it is reloaded)."""
-    from rmm_tray.model_settings import checked_setting
+    from rmm_tray.models.settings import checked_setting
 
     name = app.model_name(resolve_model(ref, app.home.models))
     values = {key: checked_setting(key, value) for key, value in values.items()}

@@ -31,16 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.config import MODEL_SETTING_KEYS
-from rmm_tray.model_settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
-from rmm_tray.model_store import ModelNotFound, file_id, file_ids, list_models, remove_empty_dirs
+from rmm_tray.home.config import MODEL_SETTING_KEYS
+from rmm_tray.models.settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
+from rmm_tray.models.store import ModelNotFound, file_id, file_ids, list_models, remove_empty_dirs
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
-    from rmm_tray.chat_controller import ChatController
-    from rmm_tray.downloads import Download
-    from rmm_tray.sources_api import ModelSource, RemoteModelFile, RemoteRepoDetails
+    from rmm_tray.desktop.chat_controller import ChatController
+    from rmm_tray.models.downloads import Download
+    from rmm_tray.models.sources import ModelSource, RemoteModelFile, RemoteRepoDetails
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ class ModelsController:
         self._after_models_changed()
 
     def _set_default(self, name: str) -> None:
-        from rmm_tray.model_manager import set_default
+        from rmm_tray.models.manage import set_default
 
         self._exact(name)
         with self._config_lock:
@@ -348,7 +348,7 @@ class ModelsController:
                          reset: bool = False) -> tuple[Path, list[str]]:
         """Write the change (set_settings also refreshes app.config, which the
         engine and the chat read on every reply); return the load-time keys it changed."""
-        from rmm_tray.model_manager import set_settings
+        from rmm_tray.models.manage import set_settings
 
         path = self._exact(name)
         with self._config_lock:
@@ -424,8 +424,8 @@ def _file_named(details: "RemoteRepoDetails", name: str) -> "RemoteModelFile":
 def remote_fit(app: "App", files: list["RemoteModelFile"]) -> tuple[list[str], Any]:
     """Each file's verdict ("fits", "tight", "too big") and the file to recommend.
     The estimate is a nicety: when it cannot be made, the files still show."""
-    from rmm_tray import model_manager
-    from rmm_tray.fit import quant_of
+    from rmm_tray.models import manage as model_manager
+    from rmm_tray.models.fit import quant_of
 
     try:
         verdicts = [model_manager.remote_fit(app, f.size, quant_of(f)).verdict for f in files]
@@ -436,7 +436,7 @@ def remote_fit(app: "App", files: list["RemoteModelFile"]) -> tuple[list[str], A
 
 
 def local_fit(app: "App", model: Any) -> str:
-    from rmm_tray import model_manager
+    from rmm_tray.models import manage as model_manager
 
     if model.info is None:
         return ""

@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from rmm_tray.download_checks import sha256_file
+from rmm_tray.models.download_checks import sha256_file
 
 log = logging.getLogger(__name__)
 

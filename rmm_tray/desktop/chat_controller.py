@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.history_api import ChatMessage
-from rmm_tray.model_store import ModelNotFound, list_models, resolve_model
-from rmm_tray.render import render_markdown
+from rmm_tray.chat.history import ChatMessage
+from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
+from rmm_tray.desktop.render import render_markdown
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
-    from rmm_tray.conversation import Turn
+    from rmm_tray.chat.turn import Turn
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class ChatController:
         self._run_turn(new_text if new_text is not None else last_user.content)
 
     def _run_turn(self, text: str) -> None:
-        from rmm_tray.conversation import Turn
+        from rmm_tray.chat.turn import Turn
         from rmm_tray.engine import Done, Failed, Token
 
         with self._lock:

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.atomic import fsync_dir
-from rmm_tray.download_checks import (
+from rmm_tray.home.atomic import fsync_dir
+from rmm_tray.models.download_checks import (
     STAGING,
     DownloadError,
     HashingFile,
@@ -30,8 +30,8 @@ from rmm_tray.download_checks import (
     destination,
     staging,
 )
-from rmm_tray.model_store import remove_empty_dirs
-from rmm_tray.sources_api import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
+from rmm_tray.models.store import remove_empty_dirs
+from rmm_tray.models.sources import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
 
 log = logging.getLogger(__name__)
 

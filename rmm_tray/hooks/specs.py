@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from rmm_tray.history_api import HistoryBackend
-    from rmm_tray.messages import MessageDraft
-    from rmm_tray.sources_api import ModelSource
-    from rmm_tray.templates import PromptTemplate
-    from rmm_tray.tray_api import MenuItem
+    from rmm_tray.chat.history import HistoryBackend
+    from rmm_tray.chat.drafts import MessageDraft
+    from rmm_tray.models.sources import ModelSource
+    from rmm_tray.chat.templates import PromptTemplate
+    from rmm_tray.hooks.menu import MenuItem
 
 PROJECT = "rmm_tray"
 

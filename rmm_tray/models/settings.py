@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from rmm_tray.config import MODEL_SETTING_KEYS, Config, ConfigError
+from rmm_tray.home.config import MODEL_SETTING_KEYS, Config, ConfigError
 
 #: Read when a model loads: changing one reloads the model on its next reply.
 LOAD_KEYS = ("context_length", "gpu_layers", "chat_template")

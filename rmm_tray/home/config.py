@@ -16,7 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from rmm_tray.atomic import atomic_write_text
+from rmm_tray.home.atomic import atomic_write_text
 
 DEFAULT_CONFIG_TEXT = """\
 # RunMyModel tray settings. Delete a line to get its default back.

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.gguf_meta import GGUFError, GGUFInfo, read_gguf
-from rmm_tray.model_cache import MetadataCache, default_cache_file
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.models.cache import MetadataCache, default_cache_file
 
 # Files still being written by a download or an import.
 PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")

@@ -21,7 +21,7 @@ from typing import Any
 
 import pluggy
 
-from rmm_tray import hookspecs
+from rmm_tray.hooks import specs as hookspecs
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.atomic import atomic_write_text
-from rmm_tray.gguf_meta import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.home.atomic import atomic_write_text
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import psutil
 
-from rmm_tray.gguf_meta import GGUFInfo, quantization_from_name
+from rmm_tray.models.gguf import GGUFInfo, quantization_from_name
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def fit_remote(size: int, quant: str, n_ctx: int, *, ram: int, vram: int = 0) ->
 
 
 class Candidate(Protocol):
-    """A remote file: ``sources_api.RemoteModelFile`` is one."""
+    """A remote file: ``models.sources.RemoteModelFile`` is one."""
 
     @property
     def name(self) -> str: ...
