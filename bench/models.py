@@ -51,8 +51,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rmm_tray.models.store import list_models  # noqa: E402
 from rmm_tray.models.starter import STARTER_FILE  # noqa: E402
+from rmm_tray.models.store import list_models  # noqa: E402
 
 TARGET_S = 0.200
 ARCHS = ("llama", "qwen2", "gemma3", "mistral", "phi3")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from rmm_tray import Chat, ChatMessage, ChatSummary, HistoryBackend, hookimpl, new_chat_id
+from rmm_tray import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, hookimpl, new_chat_id
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class JsonlHistory(HistoryBackend):
 
     def _path(self, chat_id: str) -> Path:
         if not _ID.match(chat_id):
-            raise KeyError(f"not a chat id: {chat_id!r}")
+            raise ChatNotFound(f"not a chat id: {chat_id!r}")
         return self.dir / f"{chat_id}.jsonl"
 
     def _write(self, chat_id: str, record: dict[str, Any], *, durable: bool) -> None:
@@ -80,7 +80,7 @@ class JsonlHistory(HistoryBackend):
     def load_chat(self, chat_id: str) -> Chat:
         path = self._path(chat_id)
         if not path.exists():
-            raise KeyError(f"no chat '{chat_id}'")
+            raise ChatNotFound(f"no chat '{chat_id}'")
         return _read_chat(path, chat_id)
 
     def list_chats(self) -> list[ChatSummary]:

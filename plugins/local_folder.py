@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rmm_tray import ModelSource, Progress, hookimpl, link_or_copy
+from rmm_tray import ModelSource, Progress, SourceError, hookimpl, link_or_copy
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,12 @@ class LocalFolderSource(ModelSource):
         if src.is_dir():
             files = sorted(p for p in src.rglob("*.gguf") if p.is_file())
             if not files:
-                raise ValueError(f"no .gguf files in {src}")
+                raise SourceError(f"no .gguf files in {src}")
         else:
             files = [src]
         for path in files:
             if not _is_gguf(path):
-                raise ValueError(f"{path.name} is not a GGUF file")
+                raise SourceError(f"{path.name} is not a GGUF file")
         return [link_or_copy(p, models_dir / p.name, copy=copy, progress=progress) for p in files]
 
 

@@ -7,9 +7,12 @@ This module is the public plugin API. Plugins import only from here:
 It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fast.
 """
 
-from rmm_tray.chat.history import Chat, ChatMessage, ChatSummary, HistoryBackend, new_chat_id
-from rmm_tray.hooks.specs import hookimpl
 from rmm_tray.chat.drafts import MessageDraft
+from rmm_tray.chat.history import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, new_chat_id
+from rmm_tray.chat.templates import PromptTemplate, TemplateError
+from rmm_tray.errors import RmmError
+from rmm_tray.hooks.menu import MenuItem
+from rmm_tray.hooks.specs import hookimpl
 from rmm_tray.models.sources import (
     DownloadCancelled,
     LocalModelCandidate,
@@ -22,14 +25,13 @@ from rmm_tray.models.sources import (
     SourceError,
     link_or_copy,
 )
-from rmm_tray.chat.templates import PromptTemplate, TemplateError
-from rmm_tray.hooks.menu import MenuItem
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Chat",
     "ChatMessage",
+    "ChatNotFound",
     "ChatSummary",
     "DownloadCancelled",
     "HistoryBackend",
@@ -43,6 +45,7 @@ __all__ = [
     "RemotePart",
     "RemoteRepo",
     "RemoteRepoDetails",
+    "RmmError",
     "SourceError",
     "TemplateError",
     "hookimpl",

@@ -12,26 +12,23 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.home.config import Config
-from rmm_tray.chat.history import HistoryBackend
 from rmm_tray.chat.drafts import MessageDraft
-from rmm_tray.models.store import default_model, model_name
+from rmm_tray.chat.history import HistoryBackend
+from rmm_tray.chat.templates import PromptTemplate, TemplateError, load_template_file
+from rmm_tray.errors import RmmError
+from rmm_tray.home.config import Config
 from rmm_tray.home.paths import DataHome
 from rmm_tray.hooks.host import PluginHost, allowed_from_env
 from rmm_tray.models.sources import ModelSource
-from rmm_tray.chat.templates import PromptTemplate, TemplateError, load_template_file
+from rmm_tray.models.store import default_model, model_name
 
 if TYPE_CHECKING:
-    from rmm_tray.models.downloads import Downloader
     from rmm_tray.engine import Engine, EngineSettings, EngineStatus, GenParams, LoadedModel
+    from rmm_tray.models.downloads import Downloader
 
 log = logging.getLogger(__name__)
 
 USER_TEMPLATES = "prompts folder"
-
-
-class AppError(RuntimeError):
-    """A one-line problem for the person using the app."""
 
 
 class App:
@@ -111,13 +108,13 @@ class App:
             if backend.name == wanted:
                 return backend
         names = ", ".join(b.name for _, b in backends) or "none"
-        raise AppError(f"history backend '{wanted}' is not available (have: {names})")
+        raise RmmError(f"history backend '{wanted}' is not available (have: {names})")
 
     def filter_message(self, hook: str, draft: MessageDraft) -> str:
         """Run before_send / after_reply: each plugin sees the previous one's text."""
         self.plugins.call_each(hook, draft=draft, app=self)
         if not isinstance(draft.text, str):
-            raise AppError(f"a {hook} plugin left a non-text message")
+            raise RmmError(f"a {hook} plugin left a non-text message")
         return draft.text
 
     # -- engine --------------------------------------------------------------
@@ -161,13 +158,6 @@ class App:
 
     def default_model(self) -> Path:
         return default_model(self.home.models, str(self.config["model"]["default"]))
-
-    def delete_model(self, ref: str) -> Path:
-        """Remove a model from models/ (unloading it first if it is the loaded
-        one) and forget its settings and its place as the default."""
-        from rmm_tray.models.manage import delete_model
-
-        return delete_model(self, ref)
 
     @property
     def engine_started(self) -> bool:

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from rmm_tray import RemotePart
-from rmm_tray.models.download_checks import DownloadError, HashingFile, check_disk_space, safe_relative, sha256_file
+from rmm_tray.models.download_checks import (
+    DownloadError,
+    HashingFile,
+    check_disk_space,
+    safe_relative,
+    sha256_file,
+)
 from rmm_tray.models.downloads import Downloader
 from rmm_tray.plugins.hf_hub import card_license, card_summary, group_gguf_files
 

@@ -13,6 +13,7 @@ import pytest
 from conftest import json_lines, run_cli
 from rmm_tray.app import App
 from rmm_tray.home.config import Config
+from rmm_tray.home.paths import DataHome
 from rmm_tray.models.fit import (
     FITS,
     TIGHT,
@@ -26,9 +27,8 @@ from rmm_tray.models.fit import (
     verdict_for,
 )
 from rmm_tray.models.gguf import GGUFInfo, read_gguf
-from rmm_tray.models.store import list_models, remove_model, resolve_model
-from rmm_tray.home.paths import DataHome
 from rmm_tray.models.sources import RemoteModelFile, RemotePart
+from rmm_tray.models.store import list_models, remove_model, resolve_model
 
 GiB = 1 << 30
 STARTER = "gemma-3-270m-q4_k_m.gguf"
@@ -318,7 +318,7 @@ def test_chat_uses_the_models_sampling_defaults_and_flags_win(home_with_model: P
 @pytest.mark.slow
 def test_delete_unloads_the_loaded_model_and_forgets_it(home_with_model: Path,
                                                         starter_model: Path) -> None:
-    from rmm_tray.models.manage import set_default, set_settings
+    from rmm_tray.models.manage import delete_model, set_default, set_settings
 
     app = open_app(home_with_model)
     try:
@@ -326,7 +326,7 @@ def test_delete_unloads_the_loaded_model_and_forgets_it(home_with_model: Path,
         set_settings(app, "gemma", {"temperature": 0.2})
         app.engine.load(app.default_model()).result()
         assert app.loaded is not None
-        removed = app.delete_model("gemma")
+        removed = delete_model(app, "gemma")
         assert removed.name == STARTER and not removed.exists() and not removed.is_symlink()
         assert app.loaded is None and app.engine.status().model is None
         assert starter_model.exists(), "a linked model keeps its original"

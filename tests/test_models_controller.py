@@ -15,12 +15,12 @@ import pytest
 
 from conftest import Page
 from desktop_helpers import wait_for
+from rmm_tray.app import App
+from rmm_tray.desktop.models_controller import ModelsController, downloads_summary, short_name
+from rmm_tray.home.config import Config
+from rmm_tray.home.paths import DataHome
 from rmm_tray.models import fit
 from rmm_tray.models import manage as model_manager
-from rmm_tray.app import App
-from rmm_tray.home.config import Config
-from rmm_tray.desktop.models_controller import ModelsController, downloads_summary, short_name
-from rmm_tray.home.paths import DataHome
 from rmm_tray.models.sources import (
     DownloadCancelled,
     LocalModelCandidate,
@@ -217,7 +217,8 @@ def test_errors_reach_the_page_as_one_line(setup) -> None:
         "type": "models.error", "message": "cannot reach the Hub at http://x (ConnectError): check the proxy"}
     s.hub.fail = RuntimeError("first line\nTraceback (most recent call last):\n  more")
     s.ctl.search("tiny")
-    wait_for(lambda: s.page.last("models.error")["message"] == "first line", 5, "one line")
+    wait_for(lambda: s.page.last("models.error")["message"] == "internal error: first line, see the log",
+             5, "one line")
     s.ctl.open_repo("acme/Nope")
     wait_for(lambda: "no such repository" in s.page.last("models.error")["message"], 5, "not found")
 

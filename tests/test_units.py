@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from rmm_tray import ChatMessage, PromptTemplate, TemplateError, hookimpl
+from rmm_tray.chat.templates import load_template_file
 from rmm_tray.home.config import DEFAULT_CONFIG_TEXT, Config, ConfigError
+from rmm_tray.hooks.host import PluginHost
 from rmm_tray.models.gguf import GGUFError, quantization_from_name, read_gguf
 from rmm_tray.models.store import ModelNotFound, list_models, remove_model, resolve_model
-from rmm_tray.hooks.host import PluginHost
 from rmm_tray.plugins.history_jsonl import JsonlHistory
-from rmm_tray.chat.templates import load_template_file
 
 # -- config ---------------------------------------------------------------------
 

@@ -9,6 +9,15 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rmm_tray.errors import RmmError
+
+
+class ChatNotFound(RmmError, KeyError):
+    """No chat has that id. A KeyError, as the backend contract has always said."""
+
+    def __str__(self) -> str:  # KeyError's own adds quotes around the message
+        return str(self.args[0]) if self.args else "no such chat"
+
 
 def new_id() -> str:
     return os.urandom(6).hex()
@@ -82,7 +91,7 @@ class HistoryBackend(ABC):
 
     @abstractmethod
     def load_chat(self, chat_id: str) -> Chat:
-        """Return the chat; raise KeyError when there is none."""
+        """Return the chat; raise ``ChatNotFound`` (a KeyError) when there is none."""
 
     @abstractmethod
     def list_chats(self) -> list[ChatSummary]:

@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rmm_tray.errors import RmmError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -18,7 +20,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 INPUT_VARIABLE = "input"
 
 
-class TemplateError(ValueError):
+class TemplateError(RmmError, ValueError):
     """A template cannot be used as asked; the message is one line."""
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rmm_tray.chat.history import ChatMessage
 from rmm_tray.chat.drafts import MessageDraft
+from rmm_tray.chat.history import ChatMessage
 
 if TYPE_CHECKING:
     from rmm_tray.app import App

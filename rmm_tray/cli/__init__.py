@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        from rmm_tray.cli.errors import describe
+        from rmm_tray.cli.errors import report
 
-        print(f"rmm-tray: error: {describe(exc)}", file=sys.stderr)
+        print(f"rmm-tray: error: {report(exc)}", file=sys.stderr)
         return EXIT_ERROR

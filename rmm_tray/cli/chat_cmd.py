@@ -72,10 +72,12 @@ def _model(app: Any, ref: str | None) -> Any:
 
 
 def _chat_id(app: Any, ref: str | None) -> str | None:
+    from rmm_tray.chat.history import ChatNotFound
+
     if ref == "last":
         chats = app.history.list_chats()
         if not chats:
-            raise KeyError("there is no chat to continue yet")
+            raise ChatNotFound("there is no chat to continue yet")
         return chats[0].id
     if ref is not None:
         app.history.load_chat(ref)  # fail now, before the model loads

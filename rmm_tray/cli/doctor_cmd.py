@@ -127,8 +127,8 @@ def _session_check() -> Check:
 
 def _home_checks() -> list[Check]:
     from rmm_tray.home.config import Config, ConfigError
-    from rmm_tray.models.store import list_models
     from rmm_tray.home.paths import DataHome
+    from rmm_tray.models.store import list_models
 
     home = DataHome.from_env()
     checks = []

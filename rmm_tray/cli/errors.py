@@ -1,17 +1,36 @@
-"""Turns an exception into the one line a person reads."""
+"""The CLI's edge: one line on stderr for any error, the traceback of an
+unexpected one in the log file."""
 
 from __future__ import annotations
 
-import errno
+import traceback
+
+from rmm_tray.errors import describe, is_for_person
+
+LOG_NAME = "rmm-tray.log"
 
 
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return "the disk is full; nothing was lost, free some space and try again"
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f": {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str):
-        return exc.args[0]  # str(KeyError) adds quotes around the message
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def report(exc: BaseException) -> str:
+    """The line to print; an unexpected error's traceback goes to logs/rmm-tray.log."""
+    line = describe(exc)
+    if not is_for_person(exc):
+        where = _write_traceback(exc)
+        line = line.replace("see the log", f"see {where}" if where else "run with --debug")
+    return line
+
+
+def _write_traceback(exc: BaseException) -> str | None:
+    from datetime import datetime
+
+    from rmm_tray.home.paths import DataHome
+
+    path = DataHome.from_env().logs / LOG_NAME
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"{datetime.now().isoformat(timespec='seconds')} ERROR rmm_tray.cli: "
+                     f"{type(exc).__name__}: {exc}\n")
+            fh.writelines(traceback.format_exception(exc))
+    except OSError:
+        return None
+    return str(path)

@@ -8,8 +8,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.app import App, AppError
+from rmm_tray.app import App
 from rmm_tray.cli.output import json_line, print_json, print_table
+from rmm_tray.errors import RmmError
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def hub(app: App, name: str = "") -> "ModelSource":
     for source in sources:
         if not name or source.name == name:
             return source
-    raise AppError("no model catalogue is available (the Hugging Face plugin did not load; "
+    raise RmmError("no model catalogue is available (the Hugging Face plugin did not load; "
                    "see 'rmm-tray plugins')")
 
 
@@ -67,7 +68,7 @@ def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteMod
 
     files = list(details.files)
     if not files:
-        raise AppError(f"{details.id} has no GGUF model files")
+        raise RmmError(f"{details.id} has no GGUF model files")
     if wanted:
         by_name = [f for f in files if wanted in (f.name, f.name.rsplit("/", 1)[-1])]
         by_quant = [f for f in files if f.quantization.lower() == wanted.lower()]
@@ -76,14 +77,14 @@ def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteMod
             return matches[0]
         choices = ", ".join(sorted({f.quantization or f.name for f in files}))
         if not matches:
-            raise AppError(f"{details.id} has no file or quantization '{wanted}' (has: {choices})")
+            raise RmmError(f"{details.id} has no file or quantization '{wanted}' (has: {choices})")
         names = ", ".join(f.name for f in matches)
-        raise AppError(f"'{wanted}' matches several files in {details.id} ({names}); name the file")
+        raise RmmError(f"'{wanted}' matches several files in {details.id} ({names}); name the file")
     if len(files) == 1:
         return files[0]
     best = model_manager.recommend(app, files)
     if best is None:
-        raise AppError(f"no file in {details.id} fits this machine's memory; pick one with "
+        raise RmmError(f"no file in {details.id} fits this machine's memory; pick one with "
                        f"REPO:QUANT (see 'rmm-tray models files {details.id}')")
     return best
 

@@ -118,7 +118,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_rm(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
-    path = app.delete_model(args.name)
+    from rmm_tray.models.manage import delete_model
+
+    path = delete_model(app, args.name)
     name = path.relative_to(app.home.models).as_posix()
     if args.json:
         print_json({"removed": name, "path": str(path)})

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmm_tray.chat.history import ChatMessage
-from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
 from rmm_tray.desktop.render import render_markdown
+from rmm_tray.desktop.work import Background
+from rmm_tray.errors import describe
+from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -37,8 +39,10 @@ def message_event(m: ChatMessage, *, streaming: bool = False) -> dict[str, Any]:
 
 
 class ChatController:
-    def __init__(self, app: "App", emit: Emit, on_state: Callable[[], None] | None = None) -> None:
+    def __init__(self, app: "App", emit: Emit, on_state: Callable[[], None] | None = None,
+                 work: Background | None = None) -> None:
         self.app = app
+        self.work = work or Background()
         self.emit = emit
         self.on_state = on_state or (lambda: None)
         self.chat_id: str | None = None
@@ -82,16 +86,12 @@ class ChatController:
     # -- actions (any thread; never block) --------------------------------------
 
     def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        def run() -> None:
-            try:
-                fn(*args)
-            except Exception as exc:  # a worker thread is an edge: report, keep going
-                log.exception("%s failed", name)
-                self.last_error = _one_line(exc)
-                self.emit({"type": "error", "message": self.last_error})
-                self.push_state()
+        self.work.run(name, fn, *args, on_error=self._failed)
 
-        threading.Thread(target=run, name=f"rmm-{name}", daemon=True).start()
+    def _failed(self, line: str) -> None:
+        self.last_error = line
+        self.emit({"type": "error", "message": line})
+        self.push_state()
 
     def send(self, text: str) -> None:
         self._spawn("send", self._run_turn, text)
@@ -142,7 +142,7 @@ class ChatController:
         try:
             future.result()
         except Exception as exc:
-            self.last_error = _one_line(exc)
+            self.last_error = describe(exc)
             self.emit({"type": "error", "message": self.last_error})
         finally:
             self.push_state()
@@ -196,7 +196,3 @@ class ChatController:
                            "message": message_event(turn.result.reply)})
             self.push_state()
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -21,12 +21,14 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 from typing import Any
 
+from rmm_tray.errors import RmmError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Connection], Any]
 
 
-class IPCError(RuntimeError):
+class IPCError(RmmError, RuntimeError):
     pass
 
 

@@ -31,7 +31,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmm_tray.desktop.work import Background
+from rmm_tray.errors import RmmError
 from rmm_tray.home.config import MODEL_SETTING_KEYS
+from rmm_tray.models.manage import delete_model
 from rmm_tray.models.settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
 from rmm_tray.models.store import ModelNotFound, file_id, file_ids, list_models, remove_empty_dirs
 from rmm_tray.units import human_size
@@ -64,12 +67,14 @@ class ModelsController:
         *,
         chat: "ChatController | None" = None,
         on_downloads: Callable[[list[dict[str, Any]], list[dict[str, Any]]], None] | None = None,
+        work: Background | None = None,
     ) -> None:
         """``on_downloads(items, finished)`` runs on the publishing thread after each
         update: the tray shows progress in its tooltip and says when one finished."""
         self.app = app
         self.emit = emit
         self.chat = chat
+        self.work = work or Background()
         self.on_downloads = on_downloads or (lambda items, finished: None)
         self.publish_every_s = PUBLISH_EVERY_S
         self._details: dict[str, tuple["ModelSource", "RemoteRepoDetails"]] = {}
@@ -96,14 +101,8 @@ class ModelsController:
             self._spawn("resume", self._resume)
 
     def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        def run() -> None:
-            try:
-                fn(*args)
-            except Exception as exc:  # a worker thread is an edge: report once, keep going
-                log.warning("models %s failed: %s", name, exc, exc_info=log.isEnabledFor(logging.DEBUG))
-                self.emit({"type": "models.error", "message": one_line(exc)})
-
-        threading.Thread(target=run, name=f"rmm-models-{name}", daemon=True).start()
+        self.work.run(f"models {name}", fn, *args,
+                      on_error=lambda line: self.emit({"type": "models.error", "message": line}))
 
     # -- actions (any thread; never block) ------------------------------------
 
@@ -148,7 +147,7 @@ class ModelsController:
         """"Use this model": load it for the chat and go back to the chat."""
         name = str(name)
         if self.chat is None:
-            raise RuntimeError("there is no chat to use the model in")
+            raise RmmError("there is no chat to use the model in")
         self.chat.set_model(name)
         self.emit({"type": "view", "name": "chat"})
         self.emit({"type": "focus"})
@@ -178,7 +177,7 @@ class ModelsController:
     def _source(self) -> "ModelSource":
         sources = self.app.remote_sources()
         if not sources:
-            raise RuntimeError("no model catalogue is available (the Hugging Face plugin did not load)")
+            raise RmmError("no model catalogue is available (the Hugging Face plugin did not load)")
         return sources[0]
 
     def _search(self, query: str, sort: str, seq: int) -> None:
@@ -295,7 +294,7 @@ class ModelsController:
     def _delete(self, name: str) -> None:
         path = self._exact(name)
         # Unloads it first when it is the loaded model, and forgets its settings.
-        self.app.delete_model(name)
+        delete_model(self.app, name)
         if self.chat is not None and self.chat.model == path:
             self.chat.model = None
         remove_empty_dirs(path.parent, self.app.home.models)
@@ -402,11 +401,6 @@ class ModelsController:
 
 
 # -- helpers (pure; tested on their own) ----------------------------------------------
-
-
-def one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 def local_name(repo_id: str, filename: str) -> str:

@@ -6,8 +6,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from rmm_tray.errors import RmmError
 
-class EngineError(RuntimeError):
+
+class EngineError(RmmError, RuntimeError):
     """A request failed; ``str(err)`` is one line a person can act on."""
 
 

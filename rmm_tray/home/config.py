@@ -16,6 +16,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from rmm_tray.errors import RmmError
 from rmm_tray.home.atomic import atomic_write_text
 
 DEFAULT_CONFIG_TEXT = """\
@@ -94,7 +95,7 @@ MODEL_SETTING_KEYS: dict[str, str] = {
 }
 
 
-class ConfigError(Exception):
+class ConfigError(RmmError):
     """config.toml cannot be read; the message is one line."""
 
 

@@ -18,7 +18,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from rmm_tray.home.atomic import atomic_write_text
-from rmm_tray.home.config import DEFAULT_CONFIG_TEXT, MODEL_SETTING_KEYS, Config, ConfigError, check_model_setting
+from rmm_tray.home.config import (
+    DEFAULT_CONFIG_TEXT,
+    MODEL_SETTING_KEYS,
+    Config,
+    ConfigError,
+    check_model_setting,
+)
 
 
 def parse_value(raw: str) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 
+from rmm_tray.errors import one_line
 from rmm_tray.hooks import specs as hookspecs
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ class PluginInfo:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """A plugin's failure names the exception's type: it is for the plugin's author."""
+    return f"{type(exc).__name__}: {one_line(exc)}"
 
 
 class PluginHost:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from rmm_tray.chat.history import HistoryBackend
     from rmm_tray.chat.drafts import MessageDraft
-    from rmm_tray.models.sources import ModelSource
+    from rmm_tray.chat.history import HistoryBackend
     from rmm_tray.chat.templates import PromptTemplate
     from rmm_tray.hooks.menu import MenuItem
+    from rmm_tray.models.sources import ModelSource
 
 PROJECT = "rmm_tray"
 

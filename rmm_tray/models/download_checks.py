@@ -10,6 +10,7 @@ import shutil
 import threading
 from pathlib import Path, PurePosixPath
 
+from rmm_tray.errors import RmmError
 from rmm_tray.units import human_size
 
 # Staging folder inside models/: hidden, so the model list never shows a half file,
@@ -21,7 +22,7 @@ _SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,95}$")
 _FILE_SEGMENT = re.compile(r"^[^\x00-\x1f/\\:*?\"<>|]{1,200}$")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(RmmError, RuntimeError):
     """A download cannot go on; the message is one line for the person."""
 
 

@@ -30,8 +30,8 @@ from rmm_tray.models.download_checks import (
     destination,
     staging,
 )
-from rmm_tray.models.store import remove_empty_dirs
 from rmm_tray.models.sources import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
+from rmm_tray.models.store import remove_empty_dirs
 
 log = logging.getLogger(__name__)
 

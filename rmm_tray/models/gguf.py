@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rmm_tray.errors import RmmError
+
 MAGIC = b"GGUF"
 
 _SCALARS = {
@@ -47,7 +49,7 @@ def quantization_from_name(name: str) -> str:
     return match.group(1).upper() if match else ""
 
 
-class GGUFError(ValueError):
+class GGUFError(RmmError, ValueError):
     """The file is not a readable GGUF file; the message is one line."""
 
 

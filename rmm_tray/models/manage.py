@@ -18,8 +18,8 @@ from rmm_tray.home.config_edit import forget_model, set_default_model, update_mo
 from rmm_tray.models.fit import Candidate, Fit, fit_local, fit_remote, machine_memory, parameters_from_size
 from rmm_tray.models.fit import recommend as _recommend
 from rmm_tray.models.gguf import GGUFInfo, read_gguf
-from rmm_tray.models.store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
 from rmm_tray.models.starter import STARTER_FILE
+from rmm_tray.models.store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -158,7 +158,8 @@ def model_settings(app: "App", ref: str) -> dict[str, Any]:
 
 
 def delete_model(app: "App", ref: str) -> Path:
-    """``App.delete_model``: unload if loaded, remove every file, forget its settings."""
+    """Remove a model from models/ (unloading it first if it is the loaded one) and
+    forget its settings and its place as the default."""
     path = resolve_model(ref, app.home.models)
     name = app.model_name(path)
     configured = str(app.config["model"]["default"])

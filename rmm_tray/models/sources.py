@@ -23,17 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from rmm_tray.errors import RmmError
+
 #: progress(done_bytes, total_bytes)
 Progress = Callable[[int, int], None]
 
 
-class SourceError(RuntimeError):
+class SourceError(RmmError, RuntimeError):
     """A source could not do what was asked; the message is one line a person can act on.
     ``retry=True`` marks a passing failure (a dropped connection) worth another try."""
 
     def __init__(self, message: str, *, retry: bool = False) -> None:
         super().__init__(message)
         self.retry = retry
+
+
+class ModelExists(RmmError, FileExistsError):
+    """The place a model would go in models/ is taken."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "already in models/"
 
 
 class DownloadCancelled(Exception):
@@ -103,7 +112,7 @@ def link_or_copy(src: Path, dest: Path, *, copy: bool, progress: Progress | None
     taken; a failed copy leaves nothing behind."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() or dest.is_symlink():
-        raise FileExistsError(f"{dest.name} is already in models/")
+        raise ModelExists(f"{dest.name} is already in models/")
     if not copy:
         for make in (os.symlink, os.link):
             try:

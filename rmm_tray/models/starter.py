@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from rmm_tray.errors import RmmError
 from rmm_tray.models.download_checks import sha256_file
 
 log = logging.getLogger(__name__)
@@ -14,8 +15,8 @@ log = logging.getLogger(__name__)
 STARTER_FILE = "gemma-3-270m-q4_k_m.gguf"
 
 
-class StarterError(RuntimeError):
-    pass
+class StarterError(RmmError, RuntimeError):
+    """The starter model could not be installed."""
 
 
 def install_starter(models_dir: Path) -> Path | None:

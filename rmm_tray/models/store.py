@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.errors import RmmError
 from rmm_tray.models.cache import MetadataCache, default_cache_file
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
 
 # Files still being written by a download or an import.
 PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")
@@ -18,7 +19,7 @@ PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")
 SPLIT_NAME = re.compile(r"^(?P<stem>.+)-(?P<part>\d{5})-of-(?P<total>\d{5})\.gguf$", re.IGNORECASE)
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(RmmError, LookupError):
     """No model, or more than one, matches; the message is one line."""
 
 

@@ -14,13 +14,15 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from rmm_tray.desktop import ipc
 from rmm_tray.app import App
+from rmm_tray.chat.templates import PromptTemplate
+from rmm_tray.desktop import ipc
 from rmm_tray.desktop.chat_controller import ChatController
-from rmm_tray.desktop.models_controller import ModelsController, downloads_summary, one_line
+from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
+from rmm_tray.desktop.work import Background
+from rmm_tray.errors import RmmError, report
 from rmm_tray.shell import hotkey
 from rmm_tray.shell.popup_host import PopupHost
-from rmm_tray.chat.templates import PromptTemplate
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +47,11 @@ class DesktopApp:
         self.hotkey_combo = str(ui["hotkey"])
         self.hotkey_label = hotkey.label(self.hotkey_combo)
         self.popup = PopupHost(app.home.root)
-        self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed)
+        self.work = Background()
+        self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed,
+                                         work=self.work)
         self.models = ModelsController(app, emit=self.popup.page, chat=self.controller,
-                                       on_downloads=self._downloads_changed)
+                                       on_downloads=self._downloads_changed, work=self.work)
         self._download_line: str | None = None
         self._view_on_ready: str | None = None
         self.popup.on_attach = self._popup_attached
@@ -109,6 +113,7 @@ class DesktopApp:
         self.popup.stop()
         if self.server is not None:
             self.server.close()
+        self.work.close()
         self.app.close()
 
     def quit(self) -> None:
@@ -143,7 +148,7 @@ class DesktopApp:
         if cmd == "tray":
             return self._tray_action(message)
         if cmd == "quit":
-            threading.Thread(target=self.quit, daemon=True).start()
+            self.work.run("quit", self.quit)
             return {"ok": True}
         return {"error": f"unknown command {cmd!r}"}
 
@@ -165,7 +170,7 @@ class DesktopApp:
         self._probes[pid] = future
         if not self.popup.send({"event": "probe", "id": pid, "what": what}):
             self._probes.pop(pid, None)
-            raise RuntimeError("the popup is not connected")
+            raise RmmError("the popup is not connected")
         return future.result(timeout=10)
 
     def _js(self, message: dict[str, Any]) -> None:
@@ -175,7 +180,7 @@ class DesktopApp:
             if method in MODELS_JS:
                 self._models_js(method, args)
             elif method not in JS_METHODS:
-                raise ValueError(f"the page may not call {method!r}")
+                raise RmmError(f"the page may not call {method!r}")
             elif method == "ready":
                 self.popup.send({"event": "config",
                                  "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
@@ -189,8 +194,7 @@ class DesktopApp:
             else:
                 result = getattr(self.controller, method)(*args)
         except Exception as exc:  # js_api is an edge: report to the page, keep going
-            log.exception("popup call %s failed", method)
-            self.controller.emit({"type": "error", "message": str(exc)})
+            self.controller.emit({"type": "error", "message": report(log, f"popup call {method}", exc)})
         self.popup.send({"reply_to": message.get("id"), "result": result})
 
     def _models_js(self, method: str, args: list[Any]) -> None:
@@ -200,8 +204,7 @@ class DesktopApp:
             args = [a if isinstance(a, (dict, list)) else str(a) for a in args]
             getattr(self.models, MODELS_JS[method])(*args)
         except Exception as exc:  # js_api is an edge: the Models view shows it
-            log.warning("popup call %s failed: %s", method, exc)
-            self.models.emit({"type": "models.error", "message": one_line(exc)})
+            self.models.emit({"type": "models.error", "message": report(log, f"popup call {method}", exc)})
 
     def _tray_action(self, message: dict[str, Any]) -> dict[str, Any]:
         """Tests and scripts: run a tray menu entry's own callback by its label path."""
@@ -281,6 +284,9 @@ class DesktopApp:
         except ValueError:
             return model.name
 
+    def model_names(self) -> list[str]:
+        return self.controller.models()
+
     def toggle_popup(self) -> None:
         self.popup.command("toggle")
 
@@ -288,7 +294,7 @@ class DesktopApp:
         self.controller.set_model(name)
 
     def unload_model(self) -> None:
-        threading.Thread(target=self.controller.unload, daemon=True).start()
+        self.work.run("unload", self.controller.unload)
 
     def get_models(self) -> None:
         # The view first: the popup's show focuses whatever view the page is on. A
@@ -306,13 +312,8 @@ class DesktopApp:
         self.popup.command("show")
 
     def run_plugin(self, action: Any) -> None:
-        def run() -> None:
-            try:
-                action(self.app)
-            except Exception:
-                log.exception("plugin menu action failed")
-
-        threading.Thread(target=run, daemon=True).start()
+        self.work.run("plugin menu action", action, self.app,
+                      on_error=lambda line: self.tray.notify(line) if self.tray else None)
 
     def open_settings(self) -> None:
         _open(self.app.home.config_file)

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from rmm_tray.errors import report
+
 log = logging.getLogger(__name__)
 
 
@@ -32,8 +34,8 @@ def start(combo: str, callback: Callable[[], None]) -> Any | None:
     def fire() -> None:
         try:
             callback()
-        except Exception:  # the listener thread is an edge: never let it die
-            log.exception("hotkey action failed")
+        except Exception as exc:  # the listener thread is an edge: never let it die
+            report(log, "hotkey action", exc)
 
     try:
         listener = keyboard.GlobalHotKeys({combo: fire})

@@ -5,37 +5,59 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pystray
 
+from rmm_tray.errors import report
 from rmm_tray.shell import icons
 
 if TYPE_CHECKING:
-    from rmm_tray.shell.desktop import DesktopApp
+    from rmm_tray.app import App
+    from rmm_tray.chat.templates import PromptTemplate
 
 log = logging.getLogger(__name__)
+
+
+class TrayActions(Protocol):
+    """What the menu needs of the desktop app (``shell.desktop.DesktopApp`` is one)."""
+
+    app: "App"
+    hotkey_label: str
+
+    def model_names(self) -> list[str]: ...
+    def current_model_name(self) -> str | None: ...
+    def toggle_popup(self) -> None: ...
+    def choose_model(self, name: str) -> None: ...
+    def unload_model(self) -> None: ...
+    def get_models(self) -> None: ...
+    def open_chat(self, chat_id: str) -> None: ...
+    def use_prompt(self, template: "PromptTemplate") -> None: ...
+    def run_plugin(self, action: Any) -> None: ...
+    def open_settings(self) -> None: ...
+    def open_data_folder(self) -> None: ...
+    def quit(self) -> None: ...
 
 
 def _safe(name: str, fn: Callable[[], Any]) -> Callable[[], None]:
     def run() -> None:
         try:
             fn()
-        except Exception:  # a menu callback is an edge: log, keep the tray alive
-            log.exception("tray action %s failed", name)
+        except Exception as exc:  # a menu callback is an edge: log, keep the tray alive
+            report(log, f"tray action {name}", exc)
 
     return run
 
 
-def _checked(desktop: "DesktopApp", name: str) -> Callable[[Any], bool]:
+def _checked(desktop: "TrayActions", name: str) -> Callable[[Any], bool]:
     return lambda item: desktop.current_model_name() == name
 
 
-def model_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+def model_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
     items = [
         pystray.MenuItem(name, _safe("model", lambda n=name: desktop.choose_model(n)),
                          checked=_checked(desktop, name), radio=True)
-        for name in desktop.controller.models()
+        for name in desktop.model_names()
     ]
     if not items:
         items.append(pystray.MenuItem("No models yet", None, enabled=False))
@@ -48,7 +70,7 @@ def model_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
     ]
 
 
-def chat_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+def chat_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
     chats = desktop.app.history.list_chats()[:10]
     if not chats:
         return [pystray.MenuItem("No chats yet", None, enabled=False)]
@@ -56,13 +78,13 @@ def chat_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
             for c in chats]
 
 
-def prompt_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+def prompt_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
     templates = sorted(desktop.app.templates().values(), key=lambda t: t.name)
     return [pystray.MenuItem(t.name, _safe("prompt", lambda t=t: desktop.use_prompt(t)))
             for t in templates] or [pystray.MenuItem("No prompts", None, enabled=False)]
 
 
-def plugin_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
+def plugin_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
     out = []
     for plugin, result in desktop.app.plugins.call_each("tray_menu_items", app=desktop.app):
         for entry in result or []:
@@ -73,7 +95,7 @@ def plugin_items(desktop: "DesktopApp") -> list[pystray.MenuItem]:
     return out
 
 
-def menu_items(desktop: "DesktopApp") -> list[Any]:
+def menu_items(desktop: "TrayActions") -> list[Any]:
     items: list[Any] = [
         pystray.MenuItem(f"Open chat ({desktop.hotkey_label})", _safe("open", desktop.toggle_popup),
                          default=True),
@@ -95,7 +117,7 @@ def menu_items(desktop: "DesktopApp") -> list[Any]:
 
 
 class Tray:
-    def __init__(self, desktop: "DesktopApp") -> None:
+    def __init__(self, desktop: "TrayActions") -> None:
         self.desktop = desktop
         self.icon = pystray.Icon(
             "rmm-tray", icons.icon("idle"), "RunMyModel",
