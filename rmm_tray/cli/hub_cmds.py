@@ -10,12 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from rmm_tray.app import App
 from rmm_tray.cli.output import json_line, print_json, print_table
-from rmm_tray.errors import RmmError
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
     from rmm_tray.models.downloads import Download
-    from rmm_tray.models.sources import ModelSource, RemoteModelFile, RemoteRepoDetails
 
 
 def add_actions(msub: Any) -> None:
@@ -36,18 +34,11 @@ def add_actions(msub: Any) -> None:
     files.set_defaults(run=run_files)
 
 
-def hub(app: App, name: str = "") -> "ModelSource":
-    sources = app.remote_sources()
-    for source in sources:
-        if not name or source.name == name:
-            return source
-    raise RmmError("no model catalogue is available (the Hugging Face plugin did not load; "
-                   "see 'rmm-tray plugins')")
-
-
 def run_search(args: argparse.Namespace) -> int:
+    from rmm_tray.models.acquire import catalogue
+
     app = App.open(safe_mode=args.safe_mode)
-    found = hub(app).search(args.query, sort=args.sort, limit=args.limit)
+    found = catalogue(app).search(args.query, sort=args.sort, limit=args.limit)
     if args.json:
         print_json([r.__dict__ for r in found])
         return 0
@@ -61,47 +52,12 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def pick_file(details: "RemoteRepoDetails", wanted: str, app: App) -> "RemoteModelFile":
-    """REPO:FILE (a file name), REPO:QUANT (Q4_K_M, case-insensitive), or REPO alone:
-    the quantization recommended for this machine."""
-    from rmm_tray.models import manage as model_manager
-
-    files = list(details.files)
-    if not files:
-        raise RmmError(f"{details.id} has no GGUF model files")
-    if wanted:
-        by_name = [f for f in files if wanted in (f.name, f.name.rsplit("/", 1)[-1])]
-        by_quant = [f for f in files if f.quantization.lower() == wanted.lower()]
-        matches = by_name or by_quant
-        if len(matches) == 1:
-            return matches[0]
-        choices = ", ".join(sorted({f.quantization or f.name for f in files}))
-        if not matches:
-            raise RmmError(f"{details.id} has no file or quantization '{wanted}' (has: {choices})")
-        names = ", ".join(f.name for f in matches)
-        raise RmmError(f"'{wanted}' matches several files in {details.id} ({names}); name the file")
-    if len(files) == 1:
-        return files[0]
-    best = model_manager.recommend(app, files)
-    if best is None:
-        raise RmmError(f"no file in {details.id} fits this machine's memory; pick one with "
-                       f"REPO:QUANT (see 'rmm-tray models files {details.id}')")
-    return best
-
-
 def run_files(args: argparse.Namespace) -> int:
-    from rmm_tray.models import fit
-    from rmm_tray.models import manage as model_manager
+    from rmm_tray.models.acquire import catalogue, repo_files
 
     app = App.open(safe_mode=args.safe_mode)
-    details = hub(app).repo(args.repo)
-    best = model_manager.recommend(app, list(details.files))
-    rows = []
-    for f in details.files:
-        quant = fit.quant_of(f)
-        estimate = model_manager.remote_fit(app, f.size, quant)
-        rows.append({"name": f.name, "quantization": quant, "size": f.size,
-                     "parts": len(f.parts), "fit": estimate.verdict, "recommended": f == best})
+    details = catalogue(app).repo(args.repo)
+    rows = repo_files(app, details)
     if args.json:
         print_json({"id": details.id, "summary": details.summary, "license": details.license,
                     "gated": details.gated, "files": rows})
@@ -121,10 +77,9 @@ def run_files(args: argparse.Namespace) -> int:
 
 def run_pull(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
-    repo_id, _, wanted = args.ref.partition(":")
-    source = hub(app)
-    details = source.repo(repo_id)
-    file = pick_file(details, wanted, app)
+    from rmm_tray.models.acquire import pull_target
+
+    source, file = pull_target(app, args.ref)
     downloads = app.downloads
     job = downloads.prepare(source, file)
     show = _JsonProgress() if args.json else _BarProgress(job.name)

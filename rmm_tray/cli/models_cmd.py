@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from rmm_tray.app import App
 from rmm_tray.cli.output import print_json, print_table
 from rmm_tray.units import human_size
-
-log = logging.getLogger(__name__)
 
 
 def add_parser(sub: Any) -> None:
@@ -73,19 +70,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_discover(args: argparse.Namespace) -> int:
-    app = App.open(safe_mode=args.safe_mode)
-    found = []
-    for source in app.sources():
-        # A source is a plugin: one that fails costs only its own entries.
-        try:
-            found += source.discover()
-        except Exception as exc:
-            log.warning("model source %s: discover failed: %s", source.name or type(source).__name__, exc)
-    from rmm_tray.models.store import file_id, file_ids
+    from rmm_tray.models.acquire import discover
 
-    ids = file_ids(app.home.models)
-    rows = [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
-             "imported": file_id(c.path) in ids} for c in found]
+    rows = discover(App.open(safe_mode=args.safe_mode))
     if args.json:
         print_json(rows)
         return 0
@@ -100,13 +87,10 @@ def run_discover(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from rmm_tray.models.acquire import import_model
+
     app = App.open(safe_mode=args.safe_mode)
-    for source in app.sources():
-        if source.handles(args.path):
-            paths = source.fetch(args.path, app.home.models, copy=args.copy)
-            break
-    else:
-        raise FileNotFoundError(2, "No such file or folder", args.path)
+    paths = import_model(app, args.path, copy=args.copy)
     if args.json:
         print_json([str(p) for p in paths])
     else:

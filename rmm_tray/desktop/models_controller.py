@@ -34,16 +34,17 @@ from typing import TYPE_CHECKING, Any
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError
 from rmm_tray.home.config import MODEL_SETTING_KEYS
+from rmm_tray.models.acquire import catalogue, discover, import_model, local_name, pick_file, repo_files
 from rmm_tray.models.manage import delete_model
 from rmm_tray.models.settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
-from rmm_tray.models.store import ModelNotFound, file_id, file_ids, list_models, remove_empty_dirs
+from rmm_tray.models.store import ModelNotFound, list_models
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
     from rmm_tray.desktop.chat_controller import ChatController
     from rmm_tray.models.downloads import Download
-    from rmm_tray.models.sources import ModelSource, RemoteModelFile, RemoteRepoDetails
+    from rmm_tray.models.sources import ModelSource, RemoteRepoDetails
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +175,8 @@ class ModelsController:
 
     # -- the Hub ---------------------------------------------------------------
 
-    def _source(self) -> "ModelSource":
-        sources = self.app.remote_sources()
-        if not sources:
-            raise RmmError("no model catalogue is available (the Hugging Face plugin did not load)")
-        return sources[0]
-
     def _search(self, query: str, sort: str, seq: int) -> None:
-        found = self._source().search(query, sort=sort, limit=SEARCH_LIMIT)
+        found = catalogue(self.app).search(query, sort=sort, limit=SEARCH_LIMIT)
         if seq != self._search_seq:
             return  # a newer search was typed meanwhile: its results will come
         self.emit({"type": "models.results", "query": query, "sort": sort, "items": [
@@ -191,25 +186,20 @@ class ModelsController:
     def _details_for(self, repo_id: str, *, fresh: bool = False) -> tuple["ModelSource", "RemoteRepoDetails"]:
         cached = None if fresh else self._details.get(repo_id)
         if cached is None:
-            source = self._source()
+            source = catalogue(self.app)
             cached = (source, source.repo(repo_id))
             self._details[repo_id] = cached
         return cached
 
     def _open_repo(self, repo_id: str) -> None:
         _, details = self._details_for(repo_id, fresh=True)
-        verdicts, best = remote_fit(self.app, list(details.files))
-        files = []
-        for f, verdict in zip(details.files, verdicts):
-            files.append({"name": f.name, "quantization": f.quantization, "size": f.size,
-                          "parts": len(f.parts), "fit": verdict, "recommended": f is best,
-                          "local_name": local_name(details.id, f.name)})
         self.emit({"type": "models.repo", "id": details.id, "summary": details.summary,
-                   "license": details.license, "gated": details.gated, "files": files})
+                   "license": details.license, "gated": details.gated,
+                   "files": repo_files(self.app, details)})
 
     def _pull(self, repo_id: str, name: str) -> None:
         source, details = self._details_for(repo_id)
-        file = _file_named(details, name)
+        file = pick_file(self.app, details, name)
         job = self.app.downloads.submit(source, file)  # DownloadError: one line, at once
         self._dismissed.discard(job.id)
         self._changed.set()
@@ -294,10 +284,9 @@ class ModelsController:
     def _delete(self, name: str) -> None:
         path = self._exact(name)
         # Unloads it first when it is the loaded model, and forgets its settings.
-        delete_model(self.app, name)
+        delete_model(self.app, str(path))
         if self.chat is not None and self.chat.model == path:
             self.chat.model = None
-        remove_empty_dirs(path.parent, self.app.home.models)
         self.emit({"type": "models.notice", "message": f"Deleted {name}"})
         self._after_models_changed()
 
@@ -373,27 +362,11 @@ class ModelsController:
 
     # -- other apps' files -----------------------------------------------------------
 
-    def found_items(self) -> list[dict[str, Any]]:
-        found = []
-        for source in self.app.sources():
-            try:  # a source is a plugin: one that fails costs only its own entries
-                found += source.discover()
-            except Exception as exc:
-                log.warning("model source %s: discover failed: %s", source.name, exc)
-        ids = file_ids(self.app.home.models)
-        return [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
-                 "imported": file_id(c.path) in ids} for c in found]
-
     def _emit_found(self) -> None:
-        self.emit({"type": "models.found", "items": self.found_items()})
+        self.emit({"type": "models.found", "items": discover(self.app)})
 
     def _import(self, name: str) -> None:
-        for source in self.app.sources():
-            if source.handles(name):
-                paths = source.fetch(name, self.app.home.models)
-                break
-        else:
-            raise ModelNotFound(f"no model source knows '{name}'")
+        paths = import_model(self.app, name)
         shown = ", ".join(p.relative_to(self.app.home.models).as_posix() for p in paths[:1])
         self.emit({"type": "models.notice", "message": f"Imported {shown}"})
         self._after_models_changed()
@@ -401,32 +374,6 @@ class ModelsController:
 
 
 # -- helpers (pure; tested on their own) ----------------------------------------------
-
-
-def local_name(repo_id: str, filename: str) -> str:
-    """Where a downloaded file shows up in the model list (models/owner/repo/file)."""
-    return f"{repo_id}/{filename}"
-
-
-def _file_named(details: "RemoteRepoDetails", name: str) -> "RemoteModelFile":
-    for f in details.files:
-        if f.name == name:
-            return f
-    raise ModelNotFound(f"{details.id} has no file '{name}'")
-
-
-def remote_fit(app: "App", files: list["RemoteModelFile"]) -> tuple[list[str], Any]:
-    """Each file's verdict ("fits", "tight", "too big") and the file to recommend.
-    The estimate is a nicety: when it cannot be made, the files still show."""
-    from rmm_tray.models import manage as model_manager
-    from rmm_tray.models.fit import quant_of
-
-    try:
-        verdicts = [model_manager.remote_fit(app, f.size, quant_of(f)).verdict for f in files]
-        return verdicts, model_manager.recommend(app, files)
-    except Exception as exc:
-        log.warning("no fit estimate: %s", exc)
-        return [""] * len(files), None
 
 
 def local_fit(app: "App", model: Any) -> str:

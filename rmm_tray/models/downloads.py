@@ -236,10 +236,6 @@ class Downloader:
         with self._lock:
             return list(self._jobs.values())
 
-    def forget_finished(self) -> None:
-        with self._lock:
-            self._jobs = {k: j for k, j in self._jobs.items() if not j.finished}
-
     # -- interrupted downloads -----------------------------------------------
 
     def interrupted(self) -> list[dict[str, Any]]:

@@ -19,7 +19,14 @@ from rmm_tray.models.fit import Candidate, Fit, fit_local, fit_remote, machine_m
 from rmm_tray.models.fit import recommend as _recommend
 from rmm_tray.models.gguf import GGUFInfo, read_gguf
 from rmm_tray.models.starter import STARTER_FILE
-from rmm_tray.models.store import SPLIT_NAME, ModelNotFound, remove_model, resolve_model, split_parts
+from rmm_tray.models.store import (
+    SPLIT_NAME,
+    ModelNotFound,
+    remove_empty_dirs,
+    remove_model,
+    resolve_model,
+    split_parts,
+)
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -158,8 +165,8 @@ def model_settings(app: "App", ref: str) -> dict[str, Any]:
 
 
 def delete_model(app: "App", ref: str) -> Path:
-    """Remove a model from models/ (unloading it first if it is the loaded one) and
-    forget its settings and its place as the default."""
+    """Remove a model from models/ (unloading it first if it is the loaded one),
+    the folders it leaves empty, its settings and its place as the default."""
     path = resolve_model(ref, app.home.models)
     name = app.model_name(path)
     configured = str(app.config["model"]["default"])
@@ -172,6 +179,7 @@ def delete_model(app: "App", ref: str) -> Path:
         # The engine finishes (or is cancelled out of) a reply first: it owns the model.
         app.engine.unload().result(timeout=UNLOAD_TIMEOUT_S)
     removed = remove_model(ref, app.home.models)
+    remove_empty_dirs(removed.parent, app.home.models)
     if name in app.config.data.get("models", {}) or was_default:
         app.config = forget_model(app.home.config_file, name, clear_default=was_default)
     return removed
