@@ -178,7 +178,8 @@ class App:
         if self._engine is None:
             from rmm_tray.engine import Engine
 
-            self._engine = Engine(self.engine_settings(), settings_for=self.engine_settings)
+            self._engine = Engine(self.engine_settings(), settings_for=self.engine_settings,
+                                  name_for=self.model_name)
         return self._engine
 
     # -- life cycle ----------------------------------------------------------

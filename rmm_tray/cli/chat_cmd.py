@@ -153,7 +153,7 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
     from rmm_tray.chat.turn import Turn
     from rmm_tray.engine import Failed, Token
 
-    print(f"RunMyModel · {model.name} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)
+    print(f"RunMyModel · {app.model_name(model)} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)
     system = args.system
     while True:
         try:

@@ -73,6 +73,8 @@ Event = Token | Done | Failed
 @dataclass(frozen=True)
 class LoadedModel:
     path: Path
+    #: The model's name everywhere (its path relative to models/).
+    name: str
     architecture: str
     n_ctx: int
     n_ctx_train: int

@@ -120,6 +120,7 @@ class Engine:
         default_model: Path | None = None,
         *,
         settings_for: Callable[[Path], EngineSettings] | None = None,
+        name_for: Callable[[Path], str] | None = None,
     ):
         self.settings = settings or EngineSettings()
         self.default_model = default_model
@@ -127,6 +128,8 @@ class Engine:
         #: on the engine thread each time a model is to be used, so a change
         #: reloads the model on its next use.
         self.settings_for = settings_for
+        #: How the app names a model (its path in models/), for the events it sends.
+        self.name_for = name_for or (lambda path: path.name)
         self._loaded_settings: EngineSettings | None = None
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._state = "idle"
@@ -265,6 +268,7 @@ class Engine:
         self._loaded_settings = settings
         self._loaded = LoadedModel(
             path=path,
+            name=self.name_for(path),
             architecture=opened.info.architecture,
             n_ctx=opened.n_ctx,
             n_ctx_train=opened.info.context_length or opened.n_ctx,
@@ -299,7 +303,7 @@ class Engine:
             self._state = "generating"
             for event in run_turn(
                 self._model.llama, self._format, job.messages, job.params, stream._cancel,
-                model_name=self._loaded.path.name if self._loaded else "", bos_text=self._bos,
+                model_name=self._loaded.name if self._loaded else "", bos_text=self._bos,
             ):
                 stream._put(event)
         except EngineError as exc:

@@ -201,15 +201,18 @@ def resolve_model(ref: str, models_dir: Path) -> Path:
     if candidate.is_file():
         return _first_part(candidate.absolute())
     entries = _entries(models_dir)
+    # The name models list shows is the model's identity; a bare file name (what
+    # older chats and configs stored) is only a match while no other folder has
+    # a file of that name too.
+    by_file: list[_Entry] = []
     for entry in entries:
-        if ref in (entry.name, entry.first.name, entry.first.stem):
-            return entry.first
         folder = entry.name[: len(entry.name) - len(entry.first.name)]
-        for dirent in entry.parts.values():
-            if ref in (folder + dirent.name, dirent.name, dirent.name[:-5]):
-                return entry.first
+        if ref == entry.name or any(ref == folder + d.name for d in entry.parts.values()):
+            return entry.first
+        if any(ref in (d.name, d.name[:-5]) for d in entry.parts.values()):
+            by_file.append(entry)
     needle = ref.lower()
-    matches = [e for e in entries if needle in e.name.lower()]
+    matches = by_file or [e for e in entries if needle in e.name.lower()]
     if len(matches) == 1:
         return matches[0].first
     if not matches:
