@@ -192,3 +192,42 @@ def test_real_tray_backend_starts_under_a_tray_host(screen: Screen, start) -> No
     finally:
         host.terminate()
         host.wait(5)
+
+
+COPY_CHECK = textwrap.dedent('''
+    import subprocess, sys, threading
+    import gi
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import GLib, Gtk
+    from rmm_tray.shell.popup_process import copy_to_clipboard
+
+    PASTE = ("import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gdk, Gtk;"
+             "print(repr(Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD).wait_for_text()))")
+
+    def off_main():  # as pywebview calls js_api: on a thread of its own
+        ok = copy_to_clipboard("copied from the popup ✓")
+        try:  # another X client reads it: what a paste in another app would get
+            out = subprocess.run([sys.executable, "-c", PASTE], capture_output=True, text=True,
+                                 timeout=20).stdout.strip()
+            print(ok, out)
+        finally:
+            GLib.idle_add(Gtk.main_quit)
+
+    threading.Thread(target=off_main, daemon=True).start()
+    Gtk.main()
+''')
+
+
+def test_the_copy_fallback_really_copies_and_says_so(screen: Screen) -> None:
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", COPY_CHECK], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, **screen.env})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "True 'copied from the popup ✓'"
+    # Without a display there is no clipboard to copy to: it says so.
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    no_display = subprocess.run(
+        [sys.executable, "-c", "from rmm_tray.shell.popup_process import copy_to_clipboard as c;"
+         "print(c('x', timeout=2))"], capture_output=True, text=True, timeout=60, env=env)
+    assert no_display.stdout.strip().splitlines()[-1:] == ["False"], no_display.stderr[-2000:]

@@ -51,12 +51,23 @@ function setGenerating(on) {
   els.stop.hidden = !on;
 }
 
+// The page's own clipboard first; when the web view refuses it, the popup
+// process copies (GTK) and says whether it did. "Copied" only when it did.
 function copyText(text, button) {
-  const done = () => { if (button) { const t = button.textContent; button.textContent = "Copied"; setTimeout(() => { button.textContent = t; }, 900); } };
+  const flash = (ok) => {
+    if (!ok) showError("Could not copy to the clipboard.");
+    if (!button) return;
+    if (!button.dataset.label) button.dataset.label = button.textContent;
+    button.textContent = ok ? "Copied" : "Not copied";
+    button.classList.toggle("failed", !ok);
+    clearTimeout(button.copyTimer);
+    button.copyTimer = setTimeout(() => { button.textContent = button.dataset.label; button.classList.remove("failed"); }, ok ? 900 : 2000);
+  };
+  const fallback = () => call("copy", text).then((ok) => flash(ok === true));
   if (navigator.clipboard && navigator.clipboard.writeText) {
-    navigator.clipboard.writeText(text).then(done, () => call("copy", text).then(done));
+    navigator.clipboard.writeText(text).then(() => flash(true), fallback);
   } else {
-    call("copy", text).then(done);
+    fallback();
   }
 }
 
@@ -97,12 +108,28 @@ function messageElement(msg) {
   return el;
 }
 
+// A batch of a streaming reply: the newly completed blocks are appended once,
+// the unfinished tail is replaced. All of it comes from markdown-it with html off.
+function streamMessage(msg) {
+  const el = messageElement(msg);
+  const body = el.querySelector(".body");
+  let tail = body.querySelector(":scope > .tail");
+  if (!tail) { tail = document.createElement("div"); tail.className = "tail"; body.appendChild(tail); }
+  if (msg.append_html) tail.insertAdjacentHTML("beforebegin", msg.append_html);
+  tail.innerHTML = msg.tail_html || "";
+  decorateCode(body);
+  el.classList.add("cursor");
+  el.classList.remove("interrupted");
+  els.messages.scrollTop = els.messages.scrollHeight;
+}
+
 function renderMessage(msg) {
+  if (msg.streaming) { streamMessage(msg); return; }
   const el = messageElement(msg);
   const body = el.querySelector(".body");
   el.dataset.text = msg.text || "";
   if (msg.role === "assistant") {
-    body.innerHTML = msg.html || "";  // produced by markdown-it with html disabled
+    body.innerHTML = msg.html || "";  // produced by markdown-it with html disabled; replaces the streamed one
     decorateCode(body);
   } else {
     body.textContent = msg.text || "";

@@ -36,7 +36,11 @@ class TurnResult:
 
 class Turn:
     """Iterate for engine events; ``result`` is filled when the iteration ends.
-    ``cancel()`` stops the reply at the next token and keeps what was said."""
+    ``cancel()`` stops the reply at the next token and keeps what was said.
+
+    ``user`` is the user's message as stored (after the before_send filters),
+    ``text`` the reply so far (it grows as the batches are iterated) and
+    ``model_name`` the model's name in models/, as history records it."""
 
     def __init__(
         self,
@@ -51,25 +55,29 @@ class Turn:
         self.app = app
         history = app.history
         self.model = model or (app.engine.loaded.path if app.engine.loaded else app.default_model())
+        # One identity: two repositories may both ship x-Q4_K_M.gguf.
+        self.model_name = app.model_name(self.model)
+        self.text = ""
         if chat_id is None:
-            chat_id = history.create_chat(title=user_text.strip()[:60], model=self.model.name)
+            chat_id = history.create_chat(title=user_text.strip()[:60], model=self.model_name)
             previous: list[ChatMessage] = []
         else:
             previous = history.load_chat(chat_id).messages
         self.result = TurnResult(chat_id)
-        draft = MessageDraft(text=user_text, chat_id=chat_id, role="user", model=self.model.name)
+        draft = MessageDraft(text=user_text, chat_id=chat_id, role="user", model=self.model_name)
         user_text = app.filter_message("before_send", draft)
         if system and not any(m.role == "system" for m in previous):
             history.append_message(chat_id, ChatMessage("system", system))
             previous.insert(0, ChatMessage("system", system))
-        history.append_message(chat_id, ChatMessage("user", user_text))
+        self.user = ChatMessage("user", user_text)
+        history.append_message(chat_id, self.user)
         messages = [
             {"role": m.role, "content": m.content}
             for m in previous
             if m.content
         ]
         messages.append({"role": "user", "content": user_text})
-        self.reply = ChatMessage("assistant", "", model=self.model.name, interrupted=True)
+        self.reply = ChatMessage("assistant", "", model=self.model_name, interrupted=True)
         self._stream: ChatStream = app.engine.chat(messages, params, model=self.model,
                                                    chat_id=chat_id)
 
@@ -89,21 +97,24 @@ class Turn:
         from rmm_tray.engine import Done, Failed, Token
 
         history, chat_id, reply = self.app.history, self.chat_id, self.reply
-        parts: list[str] = []
         unsaved: list[str] = []
         last_save = time.monotonic()
         finished = False
         try:
             for batch in self._stream.batches():
+                new: list[str] = []
                 for event in batch:
                     if isinstance(event, Token):
-                        parts.append(event.text)
-                        unsaved.append(event.text)
+                        new.append(event.text)
                     elif isinstance(event, Done):
                         finished = event.stop_reason != "cancelled"
                         reply.stats = event.to_dict()
                     elif isinstance(event, Failed):
                         self.result.error = event.message
+                if new:
+                    piece = "".join(new)
+                    self.text += piece
+                    unsaved.append(piece)
                 yield batch
                 # After the yield: what is saved has been shown.
                 if unsaved and time.monotonic() - last_save >= PARTIAL_EVERY_S:
@@ -113,13 +124,13 @@ class Turn:
         finally:
             # Reached also when the consumer stops early (Ctrl+C): keep what was said.
             self._stream.cancel()
-            if parts or not self.result.error:
-                self._save_reply(reply, "".join(parts), finished)
+            if self.text or not self.result.error:
+                self._save_reply(reply, self.text, finished)
 
     def _save_reply(self, reply: ChatMessage, text: str, finished: bool) -> None:
         if finished:
             draft = MessageDraft(text=text, chat_id=self.chat_id, role="assistant",
-                                 model=self.model.name)
+                                 model=self.model_name)
             text = self.app.filter_message("after_reply", draft)
         reply.content = text
         reply.interrupted = not finished

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmm_tray.chat.history import ChatMessage
-from rmm_tray.desktop.render import render_markdown
+from rmm_tray.desktop.render import StreamRenderer, render_markdown
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import describe
 from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
@@ -28,14 +29,23 @@ log = logging.getLogger(__name__)
 Emit = Callable[[dict[str, Any]], None]
 
 
-def message_event(m: ChatMessage, *, streaming: bool = False) -> dict[str, Any]:
+def message_event(m: ChatMessage) -> dict[str, Any]:
+    """A whole message as the page shows it (a reply as Markdown rendered whole)."""
     out: dict[str, Any] = {"id": m.id, "role": m.role, "text": m.content,
-                           "interrupted": m.interrupted and not streaming, "streaming": streaming}
+                           "interrupted": m.interrupted, "streaming": False}
     if m.role == "assistant":
         out["html"] = render_markdown(m.content)
     if m.stats:
         out["stats"] = m.stats
     return out
+
+
+def streaming_event(reply_id: str, blocks: str, tail: str) -> dict[str, Any]:
+    """A batch of a streaming reply: the HTML of the Markdown blocks completed
+    since the last batch (the page appends it) and of the unfinished tail (it
+    replaces the last tail). The final message event carries the whole."""
+    return {"id": reply_id, "role": "assistant", "streaming": True, "interrupted": False,
+            "append_html": blocks, "tail_html": tail}
 
 
 class ChatController:
@@ -48,7 +58,8 @@ class ChatController:
         self.chat_id: str | None = None
         self.model: Path | None = None
         self._turn: Turn | None = None
-        self._lock = threading.Lock()
+        # Held only while a turn is set up; a turn waits here for the one before to end.
+        self._idle = threading.Condition()
         self.last_error: str | None = None
 
     # -- state ---------------------------------------------------------------
@@ -69,8 +80,7 @@ class ChatController:
     def state_event(self) -> dict[str, Any]:
         status = self.app.engine_status()
         model = self.current_model()
-        name = model.relative_to(self.app.home.models).as_posix() if model and model.is_relative_to(
-            self.app.home.models) else (model.name if model else None)
+        name = self.app.model_name(model) if model is not None else None
         state = status.state
         if state == "idle" and self._turn is not None:
             state = "generating"  # queued for the engine, about to start
@@ -85,27 +95,27 @@ class ChatController:
 
     # -- actions (any thread; never block) --------------------------------------
 
-    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        self.work.run(name, fn, *args, on_error=self._failed)
+    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> "Future[Any]":
+        return self.work.run(name, fn, *args, on_error=self._failed)
 
     def _failed(self, line: str) -> None:
         self.last_error = line
         self.emit({"type": "error", "message": line})
         self.push_state()
 
-    def send(self, text: str) -> None:
-        self._spawn("send", self._run_turn, text)
+    def send(self, text: str) -> "Future[Any]":
+        return self._spawn("send", self._run_turn, text)
 
     def stop(self) -> None:
         turn = self._turn
         if turn is not None:
             turn.cancel()
 
-    def regenerate(self) -> None:
-        self._spawn("regenerate", self._redo, None)
+    def regenerate(self) -> "Future[Any]":
+        return self._spawn("regenerate", self._redo, None)
 
-    def edit_last(self, text: str) -> None:
-        self._spawn("edit", self._redo, text)
+    def edit_last(self, text: str) -> "Future[Any]":
+        return self._spawn("edit", self._redo, text)
 
     def new_chat(self) -> None:
         self.stop()
@@ -124,8 +134,8 @@ class ChatController:
         self.emit({"type": "chats", "items": items})
         return items
 
-    def set_model(self, name: str) -> None:
-        self._spawn("load", self._load, name)
+    def set_model(self, name: str) -> "Future[Any]":
+        return self._spawn("load", self._load, name)
 
     def unload(self) -> None:
         self.app.engine.unload().result()
@@ -148,51 +158,66 @@ class ChatController:
             self.push_state()
 
     def _redo(self, new_text: str | None) -> None:
-        if self.chat_id is None:
-            return
-        chat = self.app.history.load_chat(self.chat_id)
-        users = [m for m in chat.messages if m.role == "user"]
-        if not users:
-            return
-        last_user = users[-1]
-        after = chat.messages[chat.messages.index(last_user):]
-        for m in after:
-            self.app.history.retract_message(self.chat_id, m.id)
-            self.emit({"type": "remove", "id": m.id})
-        self._run_turn(new_text if new_text is not None else last_user.content)
+        self._run_turn(new_text, redo=True)
 
-    def _run_turn(self, text: str) -> None:
+    def _start_turn(self, text: str | None, redo: bool) -> "Turn | None":
+        """Under the lock, after any turn still running has ended: retract the
+        last exchange for a redo, store the user's message, queue the reply."""
         from rmm_tray.chat.turn import Turn
-        from rmm_tray.engine import Done, Failed, Token
 
-        with self._lock:
+        with self._idle:
+            self._idle.wait_for(lambda: self._turn is None)
+            if redo:
+                if self.chat_id is None:
+                    return None
+                chat = self.app.history.load_chat(self.chat_id)
+                users = [m for m in chat.messages if m.role == "user"]
+                if not users:
+                    return None
+                last_user = users[-1]
+                for m in chat.messages[chat.messages.index(last_user):]:
+                    self.app.history.retract_message(self.chat_id, m.id)
+                    self.emit({"type": "remove", "id": m.id})
+                if text is None:
+                    text = last_user.content
+            assert text is not None
             model = self.current_model()
             params = self.app.gen_params(model)  # the model's own sampling defaults, if it has any
             self.last_error = None
             turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model)
             self._turn = turn
             self.chat_id = turn.chat_id
-            user = self.app.history.load_chat(turn.chat_id).messages[-1]
-            self.emit({"type": "message", "chat_id": turn.chat_id, "message": message_event(user)})
-            self.push_state()
-            reply = turn.reply
-            parts: list[str] = []
-            try:
-                for batch in turn.batches():
-                    for event in batch:
-                        if isinstance(event, Token):
-                            parts.append(event.text)
-                        elif isinstance(event, Failed):
-                            self.last_error = event.message
-                            self.emit({"type": "error", "message": event.message})
-                    if parts and not any(isinstance(e, Done) for e in batch):
-                        streaming = ChatMessage("assistant", "".join(parts), id=reply.id)
-                        self.emit({"type": "message", "chat_id": turn.chat_id,
-                                   "message": message_event(streaming, streaming=True)})
-            finally:
-                self._turn = None
-            if turn.result.reply is not None:
-                self.emit({"type": "message", "chat_id": turn.chat_id,
-                           "message": message_event(turn.result.reply)})
-            self.push_state()
+            return turn
 
+    def _run_turn(self, text: str | None, redo: bool = False) -> None:
+        from rmm_tray.engine import Done, Failed
+
+        turn = self._start_turn(text, redo)
+        if turn is None:
+            return
+        try:
+            self.emit({"type": "message", "chat_id": turn.chat_id,
+                       "message": message_event(turn.user)})
+            self.push_state()
+            reply_id = turn.reply.id
+            stream = StreamRenderer()
+            shown = 0
+            for batch in turn.batches():
+                for event in batch:
+                    if isinstance(event, Failed):
+                        self.last_error = event.message
+                        self.emit({"type": "error", "message": event.message})
+                # The last batch's text comes with the final message.
+                if len(turn.text) > shown and not any(isinstance(e, Done) for e in batch):
+                    shown = len(turn.text)
+                    blocks, tail = stream.update(turn.text)
+                    self.emit({"type": "message", "chat_id": turn.chat_id,
+                               "message": streaming_event(reply_id, blocks, tail)})
+        finally:
+            with self._idle:
+                self._turn = None
+                self._idle.notify_all()
+        if turn.result.reply is not None:
+            self.emit({"type": "message", "chat_id": turn.chat_id,
+                       "message": message_event(turn.result.reply)})
+        self.push_state()

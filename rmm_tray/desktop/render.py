@@ -63,6 +63,68 @@ def render_markdown(text: str) -> str:
     return _MD.render(text)
 
 
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+class StreamRenderer:
+    """A streaming reply's Markdown, rendered a block at a time, so each batch
+    costs what it adds and not the whole reply again.
+
+    ``update(text)`` takes the reply so far (it only grows) and returns the HTML
+    of the blocks completed since the last call, which never changes again, and
+    the HTML of the unfinished tail, which replaces the previous tail. A block
+    ends at a blank line outside a code fence that is followed by a line that
+    starts at the margin (an indented one may continue a list item or an
+    indented code block). The text is not copied: the renderer keeps offsets.
+    Rendering is ``render_markdown``'s, so as safe; a block rendered alone can
+    differ in details from the whole (a loose list, a reference link defined
+    further down), which the final, whole rendering puts right.
+    """
+
+    def __init__(self) -> None:
+        self._done = 0  # text[:_done] is rendered and sent
+        self._scan = 0  # where the next line to look at starts
+        self._fence: tuple[str, int] | None = None  # the open fence's char and length
+        self._blank = False  # the last line looked at was blank (outside a fence)
+        self._tail_html = ""
+
+    def update(self, text: str) -> tuple[str, str]:
+        blocks: list[str] = []
+        while True:
+            end = text.find("\n", self._scan)
+            if end < 0:
+                break
+            line_start = self._scan
+            if (self._blank and self._fence is None and line_start < end
+                    and text[line_start] not in " \t"):
+                blocks.append(_MD.render(text[self._done:line_start]))
+                self._done = line_start
+            self._look_at(text[line_start:end])
+            self._scan = end + 1
+        # An unfinished line that already starts at the margin ends the block before it.
+        if (self._blank and self._fence is None and self._scan < len(text)
+                and text[self._scan] not in " \t"):
+            blocks.append(_MD.render(text[self._done:self._scan]))
+            self._done = self._scan
+            self._blank = False
+        tail = text[self._done:]
+        self._tail_html = _MD.render(tail) if tail.strip() else ""
+        return "".join(blocks), self._tail_html
+
+    def _look_at(self, line: str) -> None:
+        match = _FENCE.match(line)
+        if self._fence is None:
+            if match and not (match.group(1)[0] == "`" and "`" in line[match.end():]):
+                self._fence = (match.group(1)[0], len(match.group(1)))
+                self._blank = False
+            else:
+                self._blank = not line.strip()
+        elif (match and match.group(1)[0] == self._fence[0] and len(match.group(1)) >= self._fence[1]
+              and not line[match.end():].strip()):
+            self._fence = None
+            self._blank = False
+
+
 def highlight_css() -> str:
     """Styles for highlighted code, light and dark."""
     light = HtmlFormatter(style="default").get_style_defs("pre code")

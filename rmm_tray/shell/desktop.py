@@ -19,24 +19,13 @@ from rmm_tray.chat.templates import PromptTemplate
 from rmm_tray.desktop import ipc
 from rmm_tray.desktop.chat_controller import ChatController
 from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
+from rmm_tray.desktop.page_api import CHAT, DESKTOP, MODELS, PAGE_API, checked_call
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError, report
 from rmm_tray.shell import hotkey
 from rmm_tray.shell.popup_host import PopupHost
 
 log = logging.getLogger(__name__)
-
-# What the page may ask for; anything else from the popup is refused.
-JS_METHODS = {"send", "stop", "regenerate", "edit_last", "new_chat", "open_chat", "list_chats",
-              "set_model", "ready", "copy"}
-# The Models view's calls: page name -> ModelsController method.
-MODELS_JS = {"models_search": "search", "models_repo": "open_repo", "models_pull": "pull",
-             "models_cancel": "cancel", "models_dismiss": "dismiss", "models_downloads": "downloads",
-             "models_local": "local", "models_delete": "delete", "models_set_default": "set_default",
-             "models_use": "use", "models_discover": "discover", "models_import": "import_model",
-             "models_settings": "settings", "models_save_settings": "save_settings",
-             "models_reset_settings": "reset_settings"}
-
 
 class DesktopApp:
     def __init__(self, app: App, *, use_hotkey: bool = True, use_tray: bool = True) -> None:
@@ -157,7 +146,7 @@ class DesktopApp:
         return {"ok": True, "pid": os.getpid(), "popup_pid": self.popup.pid,
                 "popup_starts": self.popup.starts, "popup_connected": self.popup.connected,
                 "state": self.app.engine_status().state,
-                "model": loaded.path.name if loaded else None,
+                "model": loaded.name if loaded else None,
                 "n_ctx": loaded.n_ctx if loaded else None,
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
@@ -174,37 +163,27 @@ class DesktopApp:
         return future.result(timeout=10)
 
     def _js(self, message: dict[str, Any]) -> None:
-        method, args = message.get("method"), message.get("args") or []
-        result: Any = None
+        """A call from the page (see desktop.page_api): checked, converted and
+        handed to its target. One way: nobody waits for a reply."""
+        method = message.get("method")
+        entry = PAGE_API.get(method) if isinstance(method, str) else None
+        emit = self.models.emit if entry is not None and entry.target == MODELS else self.controller.emit
+        error = "models.error" if emit is self.models.emit else "error"
         try:
-            if method in MODELS_JS:
-                self._models_js(method, args)
-            elif method not in JS_METHODS:
-                raise RmmError(f"the page may not call {method!r}")
-            elif method == "ready":
-                self.popup.send({"event": "config",
-                                 "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
-                self.controller.push_state()
-                self.models.downloads()  # a restarted popup shows the queue again
-                if self._view_on_ready:
-                    self.models.emit({"type": "view", "name": self._view_on_ready})
-                    self._view_on_ready = None
-            elif method == "copy":
-                log.debug("clipboard copy handled by the page")
-            else:
-                result = getattr(self.controller, method)(*args)
-        except Exception as exc:  # js_api is an edge: report to the page, keep going
-            self.controller.emit({"type": "error", "message": report(log, f"popup call {method}", exc)})
-        self.popup.send({"reply_to": message.get("id"), "result": result})
+            entry, args = checked_call(method, message.get("args", []))
+            target = {CHAT: self.controller, MODELS: self.models, DESKTOP: self}[entry.target]
+            getattr(target, entry.method)(*args)
+        except Exception as exc:  # js_api is an edge: the page shows it, the app goes on
+            emit({"type": error, "message": report(log, f"popup call {method}", exc)})
 
-    def _models_js(self, method: str, args: list[Any]) -> None:
-        try:
-            # Text, except the settings form's table of values and list of keys,
-            # which the controller checks itself.
-            args = [a if isinstance(a, (dict, list)) else str(a) for a in args]
-            getattr(self.models, MODELS_JS[method])(*args)
-        except Exception as exc:  # js_api is an edge: the Models view shows it
-            self.models.emit({"type": "models.error", "message": report(log, f"popup call {method}", exc)})
+    def page_ready(self) -> None:
+        self.popup.send({"event": "config",
+                         "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
+        self.controller.push_state()
+        self.models.downloads()  # a restarted popup shows the queue again
+        if self._view_on_ready:
+            self.models.emit({"type": "view", "name": self._view_on_ready})
+            self._view_on_ready = None
 
     def _tray_action(self, message: dict[str, Any]) -> dict[str, Any]:
         """Tests and scripts: run a tray menu entry's own callback by its label path."""
@@ -235,7 +214,7 @@ class DesktopApp:
         if self._download_line:
             return f"RunMyModel · {self._download_line}"
         status = self.app.engine_status()
-        model = status.model.name if status.model else "no model"
+        model = self.app.model_name(status.model) if status.model else "no model"
         return f"RunMyModel · {model} · {status.state}"
 
     def _state_changed(self, *, refresh_menu: bool = True) -> None:
@@ -277,12 +256,7 @@ class DesktopApp:
 
     def current_model_name(self) -> str | None:
         model = self.controller.current_model()
-        if model is None:
-            return None
-        try:
-            return model.relative_to(self.app.home.models).as_posix()
-        except ValueError:
-            return model.name
+        return self.app.model_name(model) if model is not None else None
 
     def model_names(self) -> list[str]:
         return self.controller.models()

@@ -7,12 +7,11 @@ Run as ``python -m rmm_tray.shell.popup_process HOME``; the core starts it.
 
 from __future__ import annotations
 
-import itertools
+import inspect
 import json
 import logging
 import sys
 import threading
-from concurrent.futures import Future
 from importlib.resources import files
 from multiprocessing.connection import Client, Connection
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import webview
 
 from rmm_tray.desktop import ipc
+from rmm_tray.desktop.page_api import PAGE_API, POPUP_LOCAL
 
 log = logging.getLogger("rmm_tray.popup")
 
@@ -96,26 +96,20 @@ WIDTH, HEIGHT = 560, 680
 
 
 class CoreLink:
-    """One connection to the core: requests with replies, and pushed events."""
+    """One connection to the core: the page's calls go out, events come in."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._send_lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._waiting: dict[int, Future[Any]] = {}
         self.window: webview.Window | None = None
         self.visible = False
         self.hide_on_blur = False
         self.quitting = False
 
-    def call(self, method: str, *args: Any, wait: bool = False) -> Any:
-        rid = next(self._ids)
-        future: Future[Any] = Future()
-        if wait:
-            self._waiting[rid] = future
+    def call(self, method: str, *args: Any) -> None:
+        """One way: the core answers with events to the page, never a reply."""
         with self._send_lock:
-            self.conn.send({"cmd": "js", "id": rid, "method": method, "args": list(args)})
-        return future.result(timeout=30) if wait else None
+            self.conn.send({"cmd": "js", "method": method, "args": list(args)})
 
     def run(self) -> None:
         while True:
@@ -131,11 +125,6 @@ class CoreLink:
                 log.exception("popup could not handle %r", message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
-        if "reply_to" in message:
-            future = self._waiting.pop(message["reply_to"], None)
-            if future is not None:
-                future.set_result(message.get("result"))
-            return
         event = message.get("event")
         if event == "show" or (event == "toggle" and not self.visible):
             self.show()
@@ -213,37 +202,11 @@ def _gtk_show_centered(window: webview.Window) -> bool:
 
 class JsApi:
     """What the page can call (``window.pywebview.api.*``). Calls run on
-    pywebview's threads; each only forwards to the core."""
+    pywebview's threads. The methods of ``page_api.PAGE_API`` only forward to the
+    core (their list is the table's); hide, blurred and copy are answered here."""
 
     def __init__(self, link: CoreLink) -> None:
         self._link = link
-
-    def send(self, text: str) -> None:
-        self._link.call("send", str(text))
-
-    def stop(self) -> None:
-        self._link.call("stop")
-
-    def regenerate(self) -> None:
-        self._link.call("regenerate")
-
-    def edit_last(self, text: str) -> None:
-        self._link.call("edit_last", str(text))
-
-    def new_chat(self) -> None:
-        self._link.call("new_chat")
-
-    def open_chat(self, chat_id: str) -> None:
-        self._link.call("open_chat", str(chat_id))
-
-    def list_chats(self) -> None:
-        self._link.call("list_chats")
-
-    def set_model(self, name: str) -> None:
-        self._link.call("set_model", str(name))
-
-    def ready(self) -> None:
-        self._link.call("ready")
 
     def hide(self) -> None:
         self._link.hide()
@@ -252,56 +215,56 @@ class JsApi:
         if self._link.hide_on_blur and self._link.visible:
             self._link.hide()
 
-    def copy(self, text: str) -> None:
-        self._link.call("copy", str(text))
+    def copy(self, text: str) -> bool:
+        """Put ``text`` on the clipboard; whether it is there now (the page says
+        "Copied" only then)."""
+        return copy_to_clipboard(str(text))
 
-    # -- the Models view ------------------------------------------------------------
 
-    def models_search(self, query: str, sort: str) -> None:
-        self._link.call("models_search", str(query), str(sort))
+def _forwarder(name: str, params: list[str]) -> Any:
+    def forward(self: JsApi, *args: Any) -> None:
+        # As the page sent them: the core checks and converts them (page_api).
+        self._link.call(name, *args)
 
-    def models_repo(self, repo_id: str) -> None:
-        self._link.call("models_repo", str(repo_id))
+    forward.__name__ = forward.__qualname__ = name
+    # pywebview names the page's parameters after the Python signature.
+    forward.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in ["self", *params]])
+    return forward
 
-    def models_pull(self, repo_id: str, name: str) -> None:
-        self._link.call("models_pull", str(repo_id), str(name))
 
-    def models_cancel(self, job_id: str) -> None:
-        self._link.call("models_cancel", str(job_id))
+for _name, _entry in PAGE_API.items():
+    assert _name not in POPUP_LOCAL and not hasattr(JsApi, _name), _name
+    setattr(JsApi, _name, _forwarder(_name, _entry.params))
 
-    def models_dismiss(self, job_id: str) -> None:
-        self._link.call("models_dismiss", str(job_id))
 
-    def models_downloads(self) -> None:
-        self._link.call("models_downloads")
+def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
+    """GTK: set the clipboard on the GTK main thread and read it back. Elsewhere
+    (no GTK): False, and the page says it could not copy."""
+    try:
+        import gi
 
-    def models_local(self) -> None:
-        self._link.call("models_local")
+        gi.require_version("Gtk", "3.0")
+        from gi.repository import Gdk, GLib, Gtk
+    except (ImportError, ValueError):
+        return False
+    done = threading.Event()
+    copied: list[bool] = [False]
 
-    def models_delete(self, name: str) -> None:
-        self._link.call("models_delete", str(name))
+    def on_main() -> bool:
+        try:
+            clipboard = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD)
+            clipboard.set_text(text, -1)
+            clipboard.store()  # a clipboard manager, if any, keeps it after we exit
+            copied[0] = clipboard.wait_for_text() == text
+        except Exception:  # the GTK main loop is an edge
+            log.exception("copying to the clipboard failed")
+        finally:
+            done.set()
+        return False
 
-    def models_set_default(self, name: str) -> None:
-        self._link.call("models_set_default", str(name))
-
-    def models_use(self, name: str) -> None:
-        self._link.call("models_use", str(name))
-
-    def models_discover(self) -> None:
-        self._link.call("models_discover")
-
-    def models_import(self, name: str) -> None:
-        self._link.call("models_import", str(name))
-
-    def models_settings(self, name: str) -> None:
-        self._link.call("models_settings", str(name))
-
-    def models_save_settings(self, name: str, values: dict[str, Any], unset: list[str]) -> None:
-        # What the page sent is JSON (text, numbers): the core checks every key and value.
-        self._link.call("models_save_settings", str(name), dict(values or {}), list(unset or []))
-
-    def models_reset_settings(self, name: str) -> None:
-        self._link.call("models_reset_settings", str(name))
+    GLib.idle_add(on_main)
+    return done.wait(timeout) and copied[0]
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,123 @@
+"""What the popup page may ask of the core: one table, no GUI toolkit.
+
+The popup process derives its ``window.pywebview.api`` forwarders from
+``PAGE_API`` and the core derives its dispatch from it: a page method's target
+(the chat controller, the models controller, or the desktop app itself), the
+method called there, and the kinds of its arguments, which the core checks and
+converts before calling. Calls are one way: the page's promise resolves when
+the call has been handed to the core, and what the page should show comes back
+as events. ``POPUP_LOCAL`` methods are answered in the popup process itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rmm_tray.errors import RmmError
+
+TEXT = "text"  # a string; a number the page sent is taken as its text
+TABLE = "table"  # a JSON object (the receiver checks its keys and values)
+LIST = "list"  # a JSON array (likewise)
+KINDS = (TEXT, TABLE, LIST)
+
+CHAT, MODELS, DESKTOP = "chat", "models", "desktop"
+
+
+@dataclass(frozen=True)
+class PageMethod:
+    target: str
+    method: str
+    #: (parameter name, kind) for each argument, in order.
+    args: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def params(self) -> list[str]:
+        return [name for name, _ in self.args]
+
+
+def _m(target: str, method: str, *args: str) -> PageMethod:
+    return PageMethod(target, method, tuple((a.split(":")[0], a.split(":")[1]) for a in args))
+
+
+PAGE_API: dict[str, PageMethod] = {
+    # The chat view.
+    "send": _m(CHAT, "send", "text:text"),
+    "stop": _m(CHAT, "stop"),
+    "regenerate": _m(CHAT, "regenerate"),
+    "edit_last": _m(CHAT, "edit_last", "text:text"),
+    "new_chat": _m(CHAT, "new_chat"),
+    "open_chat": _m(CHAT, "open_chat", "chat_id:text"),
+    "list_chats": _m(CHAT, "list_chats"),
+    "set_model": _m(CHAT, "set_model", "name:text"),
+    # The page has loaded (again, after a popup restart).
+    "ready": _m(DESKTOP, "page_ready"),
+    # The Models view.
+    "models_search": _m(MODELS, "search", "query:text", "sort:text"),
+    "models_repo": _m(MODELS, "open_repo", "repo_id:text"),
+    "models_pull": _m(MODELS, "pull", "repo_id:text", "name:text"),
+    "models_cancel": _m(MODELS, "cancel", "job_id:text"),
+    "models_dismiss": _m(MODELS, "dismiss", "job_id:text"),
+    "models_downloads": _m(MODELS, "downloads"),
+    "models_local": _m(MODELS, "local"),
+    "models_delete": _m(MODELS, "delete", "name:text"),
+    "models_set_default": _m(MODELS, "set_default", "name:text"),
+    "models_use": _m(MODELS, "use", "name:text"),
+    "models_discover": _m(MODELS, "discover"),
+    "models_import": _m(MODELS, "import_model", "name:text"),
+    "models_settings": _m(MODELS, "settings", "name:text"),
+    "models_save_settings": _m(MODELS, "save_settings", "name:text", "values:table", "unset:list"),
+    "models_reset_settings": _m(MODELS, "reset_settings", "name:text"),
+}
+
+#: Answered by the popup process without the core: hide the window, the window
+#: lost the focus, put text on the clipboard (returns whether it did).
+POPUP_LOCAL = ("hide", "blurred", "copy")
+
+
+def convert(kind: str, value: Any) -> Any:
+    if kind == TEXT:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise RmmError(f"expected text, got {_json_kind(value)}")
+    if kind == TABLE:
+        if value is None:
+            return {}
+        if isinstance(value, dict):
+            return value
+        raise RmmError(f"expected a table of values, got {_json_kind(value)}")
+    if kind == LIST:
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return value
+        raise RmmError(f"expected a list, got {_json_kind(value)}")
+    raise ValueError(f"unknown argument kind {kind!r}")
+
+
+def checked_call(name: Any, args: Any) -> tuple[PageMethod, list[Any]]:
+    """The table's entry for a call from the page and its arguments, converted;
+    RmmError when the page may not call that or sent the wrong arguments."""
+    entry = PAGE_API.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise RmmError(f"the page may not call {name!r}")
+    if not isinstance(args, list):
+        raise RmmError(f"{name}: the arguments are not a list")
+    if len(args) != len(entry.args):
+        raise RmmError(f"{name} takes {len(entry.args)} argument(s), got {len(args)}")
+    out = []
+    for (param, kind), value in zip(entry.args, args):
+        try:
+            out.append(convert(kind, value))
+        except RmmError as exc:
+            raise RmmError(f"{name}: {param}: {exc}") from None
+    return entry, out
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
