@@ -6,12 +6,16 @@ Everything goes through the ``huggingface_hub`` client, so ``HF_ENDPOINT``,
 ``HF_HUB_OFFLINE``, proxies from the standard environment variables and the
 token ``hf auth login`` stored all work as they do for other Hub tools. The
 client is imported on first use: listing local models never pays for it.
+
+Settings: ``[plugins.huggingface]`` in config.toml (``token``, ``endpoint``); an
+older config.toml's ``[hub]`` table is read when the plugin's own has no value.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -19,8 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from rmm_tray import (
+    SPLIT_NAME,
+    DoctorCheck,
     DownloadCancelled,
     ModelSource,
+    PluginApp,
     Progress,
     RemoteModelFile,
     RemotePart,
@@ -28,25 +35,35 @@ from rmm_tray import (
     RemoteRepoDetails,
     SourceError,
     hookimpl,
+    quantization_from_name,
 )
 
 log = logging.getLogger(__name__)
 
-SPLIT = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
-QUANT = re.compile(
-    r"(?<![A-Za-z0-9])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32|MXFP4|TQ\d_0)(?![A-Za-z0-9])", re.IGNORECASE
-)
+#: The entry point's name, and so the name of this plugin's table in config.toml.
+NAME = "huggingface"
+SETTINGS = ("token", "endpoint")
 # http_get reads the body in chunks of DOWNLOAD_CHUNK_SIZE (10 MiB) and reports,
 # writes and can be cancelled only between chunks: on a slow link that is a bar
 # frozen for many seconds, a cancel that waits, and up to 10 MiB lost on a crash.
 CHUNK_SIZE = 1 << 20
-SORTS = {"downloads": "downloads", "recent": "last_modified", "likes": "likes"}
-TOKEN_HINT = "set a token: HF_TOKEN, 'hf auth login', or [hub] token in config.toml"
+# The Hub's names for the sorts.
+SORTS = {"downloads": "downloads", "recent": "lastModified", "likes": "likes"}
+# The Hub's metadata calls: a person is waiting on them. (Downloads have their own
+# timeouts and the core's retries.)
+REQUEST_TIMEOUT_S = 10.0
+TOKEN_HINT = f"set a token: HF_TOKEN, 'hf auth login', or [plugins.{NAME}] token in config.toml"
 
 
-def quantization_of(filename: str) -> str:
-    match = QUANT.search(Path(filename).name.replace(".gguf", ""))
-    return match.group(1).upper() if match else ""
+def settings(app: PluginApp | None) -> dict[str, str]:
+    """``token`` and ``endpoint``: the plugin's table, else the ``[hub]`` table that
+    config.toml had before plugins had their own; "" when neither sets one."""
+    if app is None:
+        return dict.fromkeys(SETTINGS, "")
+    own = app.plugin_config(NAME)
+    legacy = app.config.get("hub")
+    legacy = legacy if isinstance(legacy, dict) else {}
+    return {key: str(own.get(key) or legacy.get(key) or "") for key in SETTINGS}
 
 
 def group_gguf_files(repo_id: str, files: list[RemotePart]) -> list[RemoteModelFile]:
@@ -59,26 +76,41 @@ def group_gguf_files(repo_id: str, files: list[RemotePart]) -> list[RemoteModelF
         base = Path(part.filename).name
         if not base.lower().endswith(".gguf") or base.lower().startswith("mmproj"):
             continue
-        match = SPLIT.match(part.filename)
+        match = SPLIT_NAME.match(part.filename)
         if match:
-            key = (match["stem"], int(match["count"]))
-            splits.setdefault(key, {})[int(match["index"])] = part
+            key = (match["stem"], int(match["total"]))
+            splits.setdefault(key, {})[int(match["part"])] = part
         else:
-            singles.append(RemoteModelFile(repo_id, part.filename, (part,), quantization_of(part.filename)))
+            singles.append(RemoteModelFile(repo_id, part.filename, (part,),
+                                           quantization_from_name(base)))
     for (stem, count), parts in splits.items():
         if sorted(parts) != list(range(1, count + 1)):
             log.info("%s: split model %s is missing parts; skipped", repo_id, stem)
             continue
         ordered = tuple(parts[i] for i in range(1, count + 1))
-        singles.append(RemoteModelFile(repo_id, ordered[0].filename, ordered, quantization_of(stem)))
+        singles.append(RemoteModelFile(repo_id, ordered[0].filename, ordered,
+                                       quantization_from_name(Path(stem).name)))
     return sorted(singles, key=lambda f: (f.size, f.name))
+
+
+def _parse_card(text: str) -> tuple[dict[str, Any], str]:
+    """A model card's metadata and its Markdown body, as huggingface_hub reads them."""
+    if not text.lstrip().startswith("---"):
+        return {}, text  # no front matter (and no library warning saying so)
+    from huggingface_hub import ModelCard
+
+    try:
+        card = ModelCard(text, ignore_metadata_errors=True)
+    except Exception as exc:  # front matter that is not YAML, or not a mapping
+        log.info("model card metadata unreadable: %s", exc)
+        return {}, text
+    return card.data.to_dict(), card.text
 
 
 def card_summary(text: str, limit: int = 400) -> str:
     """The first paragraph of prose in a model card: no front matter, headings,
     badges, tables or HTML."""
-    body = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.DOTALL)
-    body = re.sub(r"<!--.*?-->", "", body, flags=re.DOTALL)
+    body = re.sub(r"<!--.*?-->", "", _parse_card(text)[1], flags=re.DOTALL)
     for block in re.split(r"\n\s*\n", body):
         lines = [ln.strip() for ln in block.strip().splitlines()]
         if not lines or lines[0].startswith(("#", "|", "<", "![", "[![", "```", ">", "-", "*")):
@@ -91,8 +123,10 @@ def card_summary(text: str, limit: int = 400) -> str:
 
 
 def card_license(text: str) -> str:
-    match = re.search(r"\A---\n.*?^license:[ \t]*([^\n]+)$.*?\n---\n", text, flags=re.DOTALL | re.MULTILINE)
-    return match.group(1).strip().strip("'\"") if match else ""
+    """The ``license`` of a card's metadata ("" when it has none); a list of
+    licences is joined with commas."""
+    found = _parse_card(text)[0].get("license") or ""
+    return ", ".join(map(str, found)) if isinstance(found, list) else str(found)
 
 
 class _ProgressBar:
@@ -173,12 +207,25 @@ class HubSource(ModelSource):
         return HfApi(token=self.token, endpoint=self.endpoint)
 
     def search(self, query: str, *, sort: str = "downloads", limit: int = 20) -> list[RemoteRepo]:
+        from huggingface_hub import ModelInfo, constants
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        params: dict[str, Any] = {
+            "filter": "gguf", "sort": SORTS.get(sort, "downloads"), "limit": limit,
+            # The Hub sends these fields only when asked for them.
+            "expand": ["downloads", "likes", "lastModified", "gated"],
+        }
+        if query:
+            params["search"] = query
         with self._errors(f"search '{query}'"):
-            found = self._api().list_models(
-                search=query or None, filter="gguf", sort=SORTS.get(sort, "downloads"), limit=limit,
-                # The Hub sends these fields only when asked for them.
-                expand=["downloads", "likes", "lastModified", "gated"],
-            )
+            # The request HfApi.list_models makes, once: it retries a failed
+            # connection for ~24 s, and a person is waiting on a search. One page
+            # holds far more than `limit` results.
+            response = get_session().get(f"{self.endpoint or constants.ENDPOINT}/api/models",
+                                         params=params, headers=build_hf_headers(token=self.token),
+                                         timeout=REQUEST_TIMEOUT_S)
+            hf_raise_for_status(response)
+            found = [ModelInfo(**{"siblings": None, **item}) for item in response.json()[:limit]]
             return [
                 RemoteRepo(
                     id=m.id,
@@ -192,7 +239,7 @@ class HubSource(ModelSource):
 
     def repo(self, repo_id: str) -> RemoteRepoDetails:
         with self._errors(repo_id):
-            info = self._api().model_info(repo_id, files_metadata=True)
+            info = self._api().model_info(repo_id, files_metadata=True, timeout=REQUEST_TIMEOUT_S)
         parts = [
             RemotePart(s.rfilename, int(s.lfs.size if s.lfs else s.size or 0),
                        s.lfs.sha256 if s.lfs else None)
@@ -217,7 +264,8 @@ class HubSource(ModelSource):
             with self._errors(repo_id):
                 response = get_session().get(hf_hub_url(repo_id, "README.md", endpoint=self.endpoint),
                                              follow_redirects=True,
-                                             headers=build_hf_headers(token=self.token), timeout=10)
+                                             headers=build_hf_headers(token=self.token),
+                                             timeout=REQUEST_TIMEOUT_S)
                 response.raise_for_status()
                 return response.text[:200_000]
         except Exception as exc:  # the card is a nicety; the files matter
@@ -248,6 +296,23 @@ class HubSource(ModelSource):
 
 @hookimpl
 def register_model_sources(register, app):  # type: ignore[no-untyped-def]
-    hub = app.config.data.get("hub", {}) if app is not None else {}
-    register(HubSource(token=str(hub.get("token", "") or "") or None,
-                       endpoint=str(hub.get("endpoint", "") or "") or None))
+    hub = settings(app)
+    register(HubSource(token=hub["token"] or None, endpoint=hub["endpoint"] or None))
+
+
+@hookimpl
+def doctor_checks(app: PluginApp) -> list[DoctorCheck]:
+    """Where searches and downloads would go, without asking the network."""
+    from huggingface_hub import constants
+
+    hub = settings(app)
+    endpoint = hub["endpoint"] or constants.ENDPOINT or "https://huggingface.co"
+    token = ("HF_TOKEN" if os.environ.get("HF_TOKEN") else "config.toml" if hub["token"]
+             else "stored by hf auth login" if Path(constants.HF_TOKEN_PATH).is_file() else "none")
+    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
+                  if os.environ.get(k)), "")
+    detail = f"{endpoint}; token: {token}" + (f"; proxy: {proxy}" if proxy else "")
+    if constants.HF_HUB_OFFLINE:
+        return [DoctorCheck("hub", "warn", detail + "; offline (HF_HUB_OFFLINE)",
+                            "unset HF_HUB_OFFLINE to search and download; local models work either way")]
+    return [DoctorCheck("hub", "ok", detail)]

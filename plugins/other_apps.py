@@ -13,11 +13,12 @@ A split model (``name-00001-of-00003.gguf``) is listed once, by its first part;
 importing it links every part under its own file name, which is how llama.cpp finds
 the others. Multimodal projectors (``mmproj-*``) are not chat models and are left out.
 
-Only the file system is read: nothing here imports huggingface_hub or asks the apps.
-A folder that is missing or unreadable is skipped with a debug line; an entry that is
-damaged is skipped by ``discover()`` with a warning, and ``fetch()`` says what is
-wrong with it when asked for that one. ``discover()`` does not raise for what it
-finds on disk.
+Only the file system is read; no app is asked. The Hugging Face cache is read with
+huggingface_hub's own scanner (``scan_cache_dir``), imported only when there is a
+cache to read. A folder that is missing or unreadable is skipped with a debug line;
+an entry that is damaged is skipped by ``discover()`` with a warning, and ``fetch()``
+says what is wrong with it when asked for that one. ``discover()`` does not raise
+for what it finds on disk.
 """
 
 from __future__ import annotations
@@ -29,13 +30,21 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from rmm_tray import LocalModelCandidate, ModelSource, Progress, SourceError, hookimpl, link_or_copy
+from rmm_tray import (
+    SPLIT_NAME,
+    LocalModelCandidate,
+    ModelSource,
+    Progress,
+    SourceError,
+    hookimpl,
+    link_or_copy,
+)
 
 log = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
-SPLIT = re.compile(r"^(?P<stem>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 OLLAMA_DEFAULT_REGISTRY = "registry.ollama.ai"
 OLLAMA_DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
@@ -68,10 +77,12 @@ class _Problem:
 
 
 class _AppSource(ModelSource):
-    """What the three apps share: names with a ``prefix``, lookup and linking."""
+    """What the three apps share: names with a ``prefix``, lookup and linking.
+    Each imports into its own folder of models/, ``folder``."""
 
     prefix = ""
     app = ""  # how the app is named in messages
+    folder = ""  # the one of ``folders``
 
     def _dirs(self) -> list[Path]:
         """The app's folders, the preferred first."""
@@ -192,6 +203,14 @@ def _subdirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def _is_model_file(rel: str) -> bool:
+    """Whether a relative POSIX path names a GGUF file llama.cpp can chat with:
+    not hidden, not in a hidden folder, not a projector."""
+    parts = rel.split("/")
+    return (parts[-1].lower().endswith(".gguf") and not _is_projector(parts[-1])
+            and not any(p.startswith(".") for p in parts))
+
+
 def _gguf_files(top: Path) -> list[str]:
     """GGUF files under ``top`` as sorted relative POSIX paths; unreadable
     subfolders are skipped by os.walk."""
@@ -206,25 +225,26 @@ def _gguf_files(top: Path) -> list[str]:
         visited.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
-            if name.lower().endswith(".gguf") and not name.startswith(".") and not _is_projector(name):
-                out.append(Path(root, name).relative_to(top).as_posix())
+            rel = Path(root, name).relative_to(top).as_posix()
+            if _is_model_file(rel):
+                out.append(rel)
     return sorted(out)
 
 
-def _models_in(top: Path) -> Iterator[tuple[str, list[str], str]]:
-    """The models among the GGUF files under ``top``, as (name, files, problem):
-    the relative path of the file llama.cpp opens, every file (the parts of a split
-    model in order), and why it cannot be used ("" when it can: a split model with
-    a part missing is still downloading)."""
+def _models_in(rels: list[str]) -> Iterator[tuple[str, list[str], str]]:
+    """The models among GGUF files (sorted relative paths), as (name, files,
+    problem): the relative path of the file llama.cpp opens, every file (the
+    parts of a split model in order), and why it cannot be used ("" when it can:
+    a split model with a part missing is still downloading)."""
     groups: dict[tuple[str, str, int], dict[int, str]] = {}
-    for rel in _gguf_files(top):
+    for rel in rels:
         folder, _, file_name = rel.rpartition("/")
-        match = SPLIT.match(file_name)
+        match = SPLIT_NAME.match(file_name)
         if not match:
             yield rel, [rel], ""
             continue
-        key = (folder, match["stem"], int(match["count"]))
-        groups.setdefault(key, {})[int(match["index"])] = rel
+        key = (folder, match["stem"], int(match["total"]))
+        groups.setdefault(key, {})[int(match["part"])] = rel
     for (folder, stem, count), parts in groups.items():
         first = f"{folder}/" * bool(folder) + f"{stem}-00001-of-{count:05d}.gguf"
         have = [parts[i] for i in sorted(parts)]
@@ -258,54 +278,54 @@ def _model(name: str, files: list[Path], dests: list[PurePosixPath], problem: st
 
 
 def hf_cache_dir() -> Path:
-    """Where huggingface_hub keeps downloads, by the same rules it uses."""
-    env = os.environ
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if env.get(var):
-            return Path(env[var]).expanduser()
-    if env.get("HF_HOME"):
-        return Path(env["HF_HOME"]).expanduser() / "hub"
-    cache = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return cache / "huggingface" / "hub"
+    """Where huggingface_hub keeps downloads (HF_HUB_CACHE, HF_HOME...), as it
+    decides it. Its constants are light to import; its scanner is not."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
 
 
 class HuggingFaceCacheSource(_AppSource):
     name = "huggingface-cache"
     description = "GGUF files in the Hugging Face cache (HF_HUB_CACHE, HF_HOME)"
+    label = "Hugging Face cache"
     prefix = "hf:"
     app = "the Hugging Face cache"
+    folder = "huggingface"
+    folders = {folder: app}
 
     def _dirs(self) -> list[Path]:
         return [hf_cache_dir()]
 
     def _scan_dir(self, top: Path) -> Iterator[_Found | _Problem]:
-        for repo_dir in sorted(d for d in top.iterdir() if d.name.startswith("models--")):
-            try:
-                yield from self._repo(repo_dir)
-            except OSError as exc:
-                log.warning("%s: skipping %s: %s", self.app, repo_dir, exc)
+        from huggingface_hub import scan_cache_dir
 
-    def _repo(self, repo_dir: Path) -> Iterator[_Found | _Problem]:
-        repo_id = repo_dir.name[len("models--"):].replace("--", "/")
-        snapshots = repo_dir / "snapshots"
-        if not snapshots.is_dir():
-            return
-        main_ref = repo_dir / "refs" / "main"
-        main = main_ref.read_text(encoding="utf-8").strip() if main_ref.is_file() else ""
+        cache = scan_cache_dir(top)
+        for problem in cache.warnings:
+            # The scanner gives up on a whole repository for one broken entry.
+            log.warning("%s: skipped a repository: %s", self.app, problem)
+        for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+            if repo.repo_type == "model":
+                yield from self._repo(repo)
+
+    def _repo(self, repo: Any) -> Iterator[_Found | _Problem]:
         # The revision refs/main points to first, then the newest. A file kept only
         # in an older snapshot is still a model on disk, so it is listed from there.
-        revisions = sorted((d for d in snapshots.iterdir() if d.is_dir()),
-                           key=lambda d: (d.name != main, -d.stat().st_mtime, d.name))
+        revisions = sorted(repo.revisions,
+                           key=lambda r: ("main" not in r.refs, -r.last_modified, r.commit_hash))
         seen: set[str] = set()
-        repo_parts = [_safe(p) for p in repo_id.split("/")]
+        repo_parts = [_safe(p) for p in repo.repo_id.split("/")]
         for revision in revisions:
-            for first, rels, problem in _models_in(revision):
-                name = f"hf:{repo_id}/{first}"
+            snapshot = Path(revision.snapshot_path)
+            rels = sorted(rel for rel in (Path(f.file_path).relative_to(snapshot).as_posix()
+                                          for f in revision.files) if _is_model_file(rel))
+            for first, files, problem in _models_in(rels):
+                name = f"hf:{repo.repo_id}/{first}"
                 if name in seen:
                     continue
-                model = _model(name, [revision / rel for rel in rels], [
-                    PurePosixPath("huggingface", *repo_parts, *(_safe(p) for p in rel.split("/")))
-                    for rel in rels], problem)
+                model = _model(name, [snapshot / rel for rel in files], [
+                    PurePosixPath(self.folder, *repo_parts, *(_safe(p) for p in rel.split("/")))
+                    for rel in files], problem)
                 if isinstance(model, _Found):
                     seen.add(name)
                 yield model
@@ -342,8 +362,11 @@ def lmstudio_dirs() -> list[Path]:
 class LMStudioSource(_AppSource):
     name = "lmstudio"
     description = "GGUF files downloaded by LM Studio"
+    label = "LM Studio"
     prefix = "lmstudio:"
     app = "LM Studio"
+    folder = "lmstudio"
+    folders = {folder: app}
 
     def _dirs(self) -> list[Path]:
         return lmstudio_dirs()
@@ -357,9 +380,9 @@ class LMStudioSource(_AppSource):
                 continue
             for repo_dir in repos:
                 publisher, repo = publisher_dir.name, repo_dir.name
-                for first, rels, problem in _models_in(repo_dir):
+                for first, rels, problem in _models_in(_gguf_files(repo_dir)):
                     yield _model(f"lmstudio:{publisher}/{repo}/{first}", [repo_dir / rel for rel in rels], [
-                        PurePosixPath("lmstudio", _safe(publisher), _safe(repo),
+                        PurePosixPath(self.folder, _safe(publisher), _safe(repo),
                                       *(_safe(p) for p in rel.split("/")))
                         for rel in rels], problem)
 
@@ -386,8 +409,11 @@ def ollama_name(parts: tuple[str, ...]) -> str:
 class OllamaSource(_AppSource):
     name = "ollama"
     description = "models pulled by Ollama (OLLAMA_MODELS)"
+    label = "Ollama"
     prefix = "ollama:"
     app = "Ollama"
+    folder = "ollama"
+    folders = {folder: app}
 
     def _spellings(self, ref: str) -> list[str]:
         # Ollama's own rule: no tag means "latest".
@@ -435,7 +461,7 @@ class OllamaSource(_AppSource):
             return _Problem(name, f"{blob} has {blob.stat().st_size} bytes, its manifest says {size}")
         *folders, last = shown.split("/")
         model, tag = last.rsplit(":", 1)
-        dest = PurePosixPath("ollama", *(_safe(p) for p in folders), _safe(f"{model}-{tag}") + ".gguf")
+        dest = PurePosixPath(self.folder, *(_safe(p) for p in folders), _safe(f"{model}-{tag}") + ".gguf")
         found = _model(name, [blob], [dest])
         if isinstance(found, _Problem):  # a manifest without its blob is damaged, not in progress
             return _Problem(name, found.reason, warn=True)

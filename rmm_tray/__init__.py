@@ -11,8 +11,11 @@ from rmm_tray.chat.drafts import MessageDraft
 from rmm_tray.chat.history import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, new_chat_id
 from rmm_tray.chat.templates import PromptTemplate, TemplateError
 from rmm_tray.errors import RmmError
+from rmm_tray.hooks.app_api import PluginApp
+from rmm_tray.hooks.doctor import DoctorCheck
 from rmm_tray.hooks.menu import MenuItem
 from rmm_tray.hooks.specs import hookimpl
+from rmm_tray.models.gguf import quantization_from_name
 from rmm_tray.models.sources import (
     DownloadCancelled,
     LocalModelCandidate,
@@ -25,6 +28,7 @@ from rmm_tray.models.sources import (
     SourceError,
     link_or_copy,
 )
+from rmm_tray.models.store import SPLIT_NAME
 
 __version__ = "0.1.0"
 
@@ -33,12 +37,14 @@ __all__ = [
     "ChatMessage",
     "ChatNotFound",
     "ChatSummary",
+    "DoctorCheck",
     "DownloadCancelled",
     "HistoryBackend",
     "LocalModelCandidate",
     "MenuItem",
     "MessageDraft",
     "ModelSource",
+    "PluginApp",
     "Progress",
     "PromptTemplate",
     "RemoteModelFile",
@@ -46,10 +52,12 @@ __all__ = [
     "RemoteRepo",
     "RemoteRepoDetails",
     "RmmError",
+    "SPLIT_NAME",
     "SourceError",
     "TemplateError",
     "hookimpl",
     "link_or_copy",
     "new_chat_id",
+    "quantization_from_name",
     "__version__",
 ]

@@ -46,10 +46,14 @@ class App:
         app = cls(home, config, safe_mode=safe_mode)
         from rmm_tray.models.starter import install_starter
 
-        install_starter(home.models)
+        install_starter(home.models, home.root)
         return app
 
     # -- plugins -------------------------------------------------------------
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The ``[plugins.NAME]`` table of config.toml (a copy; empty when there is none)."""
+        return self.config.plugin_config(name)
 
     @cached_property
     def plugins(self) -> PluginHost:

@@ -272,17 +272,30 @@ def test_no_other_apps_is_an_empty_list(home: Path, tmp_path: Path) -> None:
     assert table.stderr == ""
 
 
-def test_discover_and_list_stay_light(home: Path, other_apps) -> None:
-    env, _ = other_apps
+HEAVY = ('llama_cpp', 'huggingface_hub.hf_api', 'huggingface_hub.utils._cache_manager')
+
+
+def loaded_after(commands: list[list[str]], env: dict[str, str]) -> str:
     probe = (
         "import sys, rmm_tray.cli as c\n"
-        "for argv in (['models', '--help'], ['models', 'list'], ['models', 'discover']):\n"
+        f"for argv in {commands!r}:\n"
         "    try:\n"
         "        c.main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "print('LOADED', [m for m in ('llama_cpp', 'huggingface_hub') if m in sys.modules])\n"
+        f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         cwd=REPO, env={**os.environ, **env}).stdout
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                          cwd=REPO, env={**os.environ, **env}).stdout
+
+
+def test_discover_and_list_stay_light(home: Path, other_apps, tmp_path: Path) -> None:
+    env, _ = other_apps
+    out = loaded_after([['models', '--help'], ['models', 'list']], env)
+    assert "LOADED []" in out
+    # huggingface_hub's cache scanner reads the Hugging Face cache: it is loaded
+    # when there is one to read, and the Hub client never is.
+    out = loaded_after([['models', 'discover']], env)
+    assert "LOADED ['huggingface_hub.utils._cache_manager']" in out
+    out = loaded_after([['models', 'discover']], {**env, "HF_HUB_CACHE": str(tmp_path / "no-cache")})
     assert "LOADED []" in out

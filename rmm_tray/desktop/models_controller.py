@@ -11,7 +11,7 @@ daemon thread and what the page should show comes back as events through
   fit, recommended, local_name}]}
 - ``models.local`` {items: [{name, size, quantization, architecture, parameters, context,
   parts, path, linked, default, loaded, fit, error}]}
-- ``models.found`` {items: [{name, size, source, path, imported}]}
+- ``models.found`` {items: [{name, size, source, label, path, imported}]}
 - ``models.settings`` {name, settings, effective, trained_context, templates}: a model's own
   values (``[models."NAME"]``), what each setting comes to with the defaults under them,
   the context it was trained for (None when unknown), and the chat templates it may name

@@ -59,16 +59,17 @@ hotkey = "<ctrl>+<alt>+<space>"
 # Hide the chat when it loses focus.
 hide_on_blur = false
 
-[hub]
-# Hugging Face token for gated repositories. Empty: HF_TOKEN, or the token that
-# `hf auth login` stored.
-token = ""
-# Another Hub endpoint, such as a mirror. Empty: HF_ENDPOINT, else huggingface.co.
-endpoint = ""
-
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
 disabled = []
+# A plugin's own settings go in a table named after the plugin. The Hugging Face
+# plugin's, for example:
+#
+# [plugins.huggingface]
+# # Token for gated repositories. Empty: HF_TOKEN, or the token `hf auth login` stored.
+# token = ""
+# # Another Hub endpoint, such as a mirror. Empty: HF_ENDPOINT, else huggingface.co.
+# endpoint = ""
 
 [models]
 # Settings for one model, over [model] and [generation]: a table named after the
@@ -136,6 +137,14 @@ def check_model_setting(model: str, key: str, value: Any) -> None:
         raise ConfigError(f"config.toml: {where} should be {type(default).__name__}, got {value!r}")
 
 
+def _check_plugins(plugins: dict[str, Any]) -> None:
+    # Any table is a plugin's own: the plugin, not the core, knows its keys.
+    for name, table in plugins.items():
+        if name not in _DEFAULTS["plugins"] and not isinstance(table, dict):
+            raise ConfigError(f"config.toml: plugins.{name} must be a table ([plugins.{name}]), "
+                              f"got {table!r}")
+
+
 def _check_models(models: Any) -> None:
     for name, table in models.items():
         if not isinstance(table, dict):
@@ -161,6 +170,16 @@ class Config:
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.data[section]
+
+    def get(self, section: str, default: Any = None) -> Any:
+        """A section, or ``default`` when config.toml has none and it has no defaults
+        (a table the core does not know, such as one an older version used)."""
+        return self.data.get(section, default)
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The ``[plugins.NAME]`` table: a copy, empty when there is none."""
+        table = self.data["plugins"].get(name) if name not in _DEFAULTS["plugins"] else None
+        return copy.deepcopy(table) if isinstance(table, dict) else {}
 
     def model_settings(self, name: str) -> dict[str, Any]:
         """The [models."NAME"] overrides of one model (empty when it has none)."""
@@ -193,5 +212,6 @@ class Config:
     def from_dict(cls, user: dict[str, Any], path: Path | None = None) -> "Config":
         """The defaults with ``user`` over them, checked; raises ConfigError."""
         data = _merge(_DEFAULTS, user)
+        _check_plugins(data["plugins"])
         _check_models(data["models"])
         return cls(data, path)

@@ -9,7 +9,7 @@ One plugin failing (on import or inside a hook) is logged and reported by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pluggy
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from rmm_tray.chat.drafts import MessageDraft
     from rmm_tray.chat.history import HistoryBackend
     from rmm_tray.chat.templates import PromptTemplate
+    from rmm_tray.hooks.app_api import PluginApp
+    from rmm_tray.hooks.doctor import DoctorCheck
     from rmm_tray.hooks.menu import MenuItem
     from rmm_tray.models.sources import ModelSource
 
@@ -27,44 +29,50 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def register_prompt_templates(register: Callable[["PromptTemplate"], None], app: Any) -> None:
+def register_prompt_templates(register: Callable[["PromptTemplate"], None], app: "PluginApp") -> None:
     """Add prompt templates: call ``register(PromptTemplate(...))`` once per template."""
 
 
 @hookspec
-def register_model_sources(register: Callable[["ModelSource"], None], app: Any) -> None:
+def register_model_sources(register: Callable[["ModelSource"], None], app: "PluginApp") -> None:
     """Add downloaders or importers of GGUF files: call ``register(source)``
     with a ``ModelSource`` instance. ``app.home.models`` is the models folder."""
 
 
 @hookspec
-def register_history_backends(register: Callable[["HistoryBackend"], None], app: Any) -> None:
+def register_history_backends(register: Callable[["HistoryBackend"], None], app: "PluginApp") -> None:
     """Add chat-history backends: call ``register(backend)`` with a ``HistoryBackend``;
     the user picks one by its ``name`` in config.toml (``[history] backend``).
     ``app.home.chats`` is the folder the default backend uses."""
 
 
 @hookspec
-def startup(app: Any) -> None:
+def startup(app: "PluginApp") -> None:
     """The app has started: ``app.home``, ``app.config`` and ``app.engine`` are ready."""
 
 
 @hookspec
-def shutdown(app: Any) -> None:
+def shutdown(app: "PluginApp") -> None:
     """The app is about to exit. Release what ``startup`` took."""
 
 
 @hookspec
-def tray_menu_items(app: Any) -> list["MenuItem"] | None:
+def tray_menu_items(app: "PluginApp") -> list["MenuItem"] | None:
     """Return ``MenuItem`` entries for the tray menu's plugin section."""
 
 
 @hookspec
-def before_send(draft: "MessageDraft", app: Any) -> None:
+def before_send(draft: "MessageDraft", app: "PluginApp") -> None:
     """A user message is about to go to the model. Set ``draft.text`` to rewrite it.
     Plugins run one after another; each sees the text the previous one left."""
 
 
 @hookspec
-def after_reply(draft: "MessageDraft", app: Any) -> None:
+def after_reply(draft: "MessageDraft", app: "PluginApp") -> None:
     """The model finished a reply. Set ``draft.text`` to rewrite what is shown and saved."""
+
+
+@hookspec
+def doctor_checks(app: "PluginApp") -> list["DoctorCheck"] | None:
+    """Return ``DoctorCheck`` lines for ``rmm-tray doctor``: what the plugin needs
+    and how to fix it. Do not ask the network; keep it quick."""

@@ -90,14 +90,16 @@ def local_name(repo_id: str, filename: str) -> str:
 def discover(app: "App") -> list[dict[str, Any]]:
     """GGUF files other apps downloaded, each with whether it is already imported."""
     found = []
+    labels: dict[str, str] = {}
     for source in app.sources():
+        labels.setdefault(source.name, source.label or source.name)
         try:  # a source is a plugin: one that fails costs only its own entries
             found += source.discover()
         except Exception as exc:
             log.warning("model source %s: discover failed: %s", source.name or type(source).__name__, exc)
     ids = file_ids(app.home.models)
-    return [{"name": c.name, "size": c.size, "source": c.source, "path": str(c.path),
-             "imported": file_id(c.path) in ids} for c in found]
+    return [{"name": c.name, "size": c.size, "source": c.source, "label": labels.get(c.source, c.source),
+             "path": str(c.path), "imported": file_id(c.path) in ids} for c in found]
 
 
 def import_model(app: "App", ref: str, *, copy: bool = False) -> list[Path]:

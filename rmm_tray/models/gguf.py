@@ -36,15 +36,15 @@ FILE_TYPES = {
 }
 
 
+# FILE_TYPES' names and the variants uploaders build the same way (Q4_K_XL, Q4_0_4_4).
 _QUANT_IN_NAME = re.compile(
-    r"(?<![A-Za-z0-9])(" + "|".join(sorted(map(re.escape, FILE_TYPES.values()), key=len,
-                                          reverse=True)) + r")(?![A-Za-z0-9])",
-    re.IGNORECASE,
+    r"(?<![A-Za-z0-9])((?:I?Q\d(?:_[A-Z0-9]+)*)|F16|BF16|F32|MXFP4|TQ\d_0)(?![A-Za-z0-9])", re.IGNORECASE
 )
 
 
 def quantization_from_name(name: str) -> str:
-    """The quantization that file names carry by convention (``...-Q4_K_M.gguf``)."""
+    """The quantization that file names carry by convention (``...-Q4_K_M.gguf`` ->
+    ``"Q4_K_M"``); empty when the name has none."""
     match = _QUANT_IN_NAME.search(name.replace(".gguf", ""))
     return match.group(1).upper() if match else ""
 

@@ -63,16 +63,22 @@ def recommend(app: "App", files: Iterable[Candidate], context_length: int | None
     return _recommend(list(files), n_ctx, ram=ram, vram=vram)
 
 
-#: Folders of models/ that `models import` fills from other apps (plugins/other_apps.py).
-IMPORT_FOLDERS = {"huggingface": "the Hugging Face cache", "lmstudio": "LM Studio", "ollama": "Ollama"}
+def import_folders(app: "App") -> dict[str, str]:
+    """The folders of models/ that sources import into, with where such a model
+    came from ("lmstudio": "LM Studio"), as the sources declare them."""
+    folders: dict[str, str] = {}
+    for source in app.sources():
+        for folder, label in source.folders.items():
+            folders.setdefault(folder, label)
+    return folders
 
 
-def origin(path: Path, name: str) -> dict[str, str]:
+def origin(path: Path, name: str, folders: Mapping[str, str]) -> dict[str, str]:
     """Where a model came from, as far as the disk tells: a link names its
     target; hub downloads land in models/<owner>/<repo>/<file>; imports from
-    other apps in models/<app>/..."""
+    other apps in one of ``folders`` (see ``import_folders``)."""
     segments = name.split("/")
-    app = IMPORT_FOLDERS.get(segments[0]) if len(segments) >= 2 else None
+    app = folders.get(segments[0]) if len(segments) >= 2 else None
     if path.is_symlink():
         target = os.path.realpath(path)
         return {"kind": "linked", "target": target,
@@ -127,7 +133,7 @@ def model_info(app: "App", ref: str) -> dict[str, Any]:
         "parameters_estimated": estimated,
         "context_length": info.context_length,
         "layers": info.arch_key("block_count"),
-        "origin": origin(path, name),
+        "origin": origin(path, name, import_folders(app)),
         "settings": settings,
         "effective": effective,
         "default": is_default,

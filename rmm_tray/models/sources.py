@@ -18,10 +18,10 @@ import os
 import shutil
 import threading
 from abc import ABC
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from rmm_tray.errors import RmmError
 
@@ -136,6 +136,13 @@ def link_or_copy(src: Path, dest: Path, *, copy: bool, progress: Progress | None
 class ModelSource(ABC):
     name: str = ""
     description: str = ""
+    #: a short name for people, shown next to what the source found ("LM Studio");
+    #: empty: ``name``
+    label: str = ""
+    #: the folders of ``models/`` that ``fetch`` puts models in, each with how to
+    #: name where they came from ("the Hugging Face cache"); the core tells a
+    #: model's origin by them
+    folders: ClassVar[Mapping[str, str]] = {}
 
     def discover(self) -> list[LocalModelCandidate]:
         """GGUF files on this machine outside ``models/`` (other apps' folders)."""
