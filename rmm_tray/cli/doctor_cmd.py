@@ -43,13 +43,13 @@ def _llama_checks() -> list[Check]:
     except importlib.metadata.PackageNotFoundError:
         return [Check("llama-cpp-python", "fail", "not installed", "make setup")]
     try:
-        import llama_cpp
+        from rmm_tray.engine.build import build_info
+
+        build = build_info()
     except Exception as exc:  # a broken native build
         return [Check("llama-cpp-python", "fail", f"{version}, does not import: {exc}",
                       "make setup")]
-    info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
-    gpu = bool(llama_cpp.llama_supports_gpu_offload())
-    amx_built = "AMX_INT8 = 1" in info
+    gpu, amx_built = build.gpu_offload, build.amx
     checks = [Check("llama-cpp-python", "ok", f"{version}; GPU offload: {'yes' if gpu else 'no'}"
                     f"; AMX in build: {'yes' if amx_built else 'no'}")]
     if amx_built and cpu_has_amx():
