@@ -198,14 +198,14 @@ def setup(home: Path, monkeypatch: pytest.MonkeyPatch):
 def test_search_results_and_only_the_latest_search_is_shown(setup) -> None:
     s = setup
     s.hub.gate["slow"] = threading.Event()
-    s.ctl.search("slow")
+    stale = s.ctl.search("slow")
     s.ctl.search("tiny", "recent")
     got = wait_for(lambda: s.page.last("models.results"), 5, "results")
     assert got == {"type": "models.results", "query": "tiny", "sort": "recent", "items": [
         {"id": "acme/Tiny-GGUF", "downloads": 10, "likes": 2, "last_modified": "2026-01-02T00:00:00",
          "gated": False}]}
     s.hub.gate["slow"].set()
-    time.sleep(0.2)
+    stale.result(timeout=5)  # the slow search has finished, and sent nothing
     assert [e["query"] for e in s.page.of("models.results")] == ["tiny"], "the stale search is dropped"
 
 
@@ -284,17 +284,21 @@ def test_cancel_a_running_download(setup) -> None:
     assert not (s.home / "models" / "acme").exists()
 
 
+def publisher_done(ctl: ModelsController) -> bool:
+    return ctl.publisher_idle.is_set() and not ctl._changed.is_set()
+
+
 def test_download_updates_are_throttled_for_the_page(setup) -> None:
     s = setup
     s.ctl.publish_every_s = 0.2
-    time.sleep(0.3)
+    wait_for(lambda: publisher_done(s.ctl), 5, "the publisher idle")
     before = len(s.page.of("downloads"))
     job = SimpleNamespace()
     start = time.monotonic()
     while time.monotonic() - start < 0.5:  # a listener storm, as from several fast downloads
         for listener in s.app.downloads.listeners:
             listener(job)
-    time.sleep(0.3)
+    wait_for(lambda: publisher_done(s.ctl), 5, "the publisher idle")
     sent = len(s.page.of("downloads")) - before
     assert 1 <= sent <= 5, sent
 
@@ -469,10 +473,9 @@ def test_a_bad_value_is_one_line_and_writes_nothing(tuned, values, unset, messag
     s.ctl.save_settings(MODEL, {"top_k": "10"}, [])
     settings_after(s.page, 0)
     before, config = s.config.read_bytes(), s.app.config
-    s.ctl.save_settings(MODEL, values, unset)
-    got = wait_for(lambda: error_of(s.page), 5, "the error")
-    assert got.startswith(message) and "\n" not in got, got
-    time.sleep(0.1)
+    s.ctl.save_settings(MODEL, values, unset).result(timeout=5)
+    got = error_of(s.page)
+    assert got and got.startswith(message) and "\n" not in got, got
     assert s.config.read_bytes() == before and s.app.config is config
     assert len(s.page.of("models.settings")) == 1
 

@@ -41,6 +41,8 @@ from rmm_tray.models.store import ModelNotFound, list_models
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from rmm_tray.app import App
     from rmm_tray.desktop.chat_controller import ChatController
     from rmm_tray.models.downloads import Download
@@ -82,6 +84,8 @@ class ModelsController:
         self._search_seq = 0
         self._lock = threading.Lock()
         self._changed = threading.Event()
+        #: Set while the publisher has nothing left to send (tests wait on it).
+        self.publisher_idle = threading.Event()
         self._dismissed: set[str] = set()
         self._finished: set[str] = set()
         self._started = False
@@ -101,25 +105,26 @@ class ModelsController:
         if resume:
             self._spawn("resume", self._resume)
 
-    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        self.work.run(f"models {name}", fn, *args,
+    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> "Future[Any]":
+        """The Future is for tests and scripts to wait on; the page never does."""
+        return self.work.run(f"models {name}", fn, *args,
                       on_error=lambda line: self.emit({"type": "models.error", "message": line}))
 
     # -- actions (any thread; never block) ------------------------------------
 
-    def search(self, query: str = "", sort: str = "downloads") -> None:
+    def search(self, query: str = "", sort: str = "downloads") -> "Future[Any]":
         query = str(query).strip()[:MAX_QUERY]
         sort = sort if sort in SORTS else "downloads"
         with self._lock:
             self._search_seq += 1
             seq = self._search_seq
-        self._spawn("search", self._search, query, sort, seq)
+        return self._spawn("search", self._search, query, sort, seq)
 
-    def open_repo(self, repo_id: str) -> None:
-        self._spawn("repo", self._open_repo, str(repo_id))
+    def open_repo(self, repo_id: str) -> "Future[Any]":
+        return self._spawn("repo", self._open_repo, str(repo_id))
 
-    def pull(self, repo_id: str, name: str) -> None:
-        self._spawn("pull", self._pull, str(repo_id), str(name))
+    def pull(self, repo_id: str, name: str) -> "Future[Any]":
+        return self._spawn("pull", self._pull, str(repo_id), str(name))
 
     def cancel(self, job_id: str) -> None:
         self.app.downloads.cancel(str(job_id))
@@ -134,15 +139,15 @@ class ModelsController:
     def downloads(self) -> None:
         self._changed.set()
 
-    def local(self) -> None:
-        self._spawn("list", self._emit_local)
+    def local(self) -> "Future[Any]":
+        return self._spawn("list", self._emit_local)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> "Future[Any]":
         """The page has asked the person first; a loaded model is unloaded before."""
-        self._spawn("delete", self._delete, str(name))
+        return self._spawn("delete", self._delete, str(name))
 
-    def set_default(self, name: str) -> None:
-        self._spawn("default", self._set_default, str(name))
+    def set_default(self, name: str) -> "Future[Any]":
+        return self._spawn("default", self._set_default, str(name))
 
     def use(self, name: str) -> None:
         """"Use this model": load it for the chat and go back to the chat."""
@@ -153,25 +158,25 @@ class ModelsController:
         self.emit({"type": "view", "name": "chat"})
         self.emit({"type": "focus"})
 
-    def settings(self, name: str) -> None:
+    def settings(self, name: str) -> "Future[Any]":
         """A model's own settings and the values in effect, for its settings form."""
-        self._spawn("settings", self._emit_settings, str(name))
+        return self._spawn("settings", self._emit_settings, str(name))
 
-    def save_settings(self, name: str, values: Any, unset: Any = ()) -> None:
+    def save_settings(self, name: str, values: Any, unset: Any = ()) -> "Future[Any]":
         """Set the model's own ``values`` (text as typed, or numbers; an empty one
         is unset) and drop the keys in ``unset``. All are checked before anything
         is written: one bad value changes nothing."""
-        self._spawn("save-settings", self._save_settings, str(name), values, unset)
+        return self._spawn("save-settings", self._save_settings, str(name), values, unset)
 
-    def reset_settings(self, name: str) -> None:
+    def reset_settings(self, name: str) -> "Future[Any]":
         """Drop the model's own settings: it follows [model] and [generation] again."""
-        self._spawn("reset-settings", self._reset_settings, str(name))
+        return self._spawn("reset-settings", self._reset_settings, str(name))
 
-    def discover(self) -> None:
-        self._spawn("discover", self._emit_found)
+    def discover(self) -> "Future[Any]":
+        return self._spawn("discover", self._emit_found)
 
-    def import_model(self, name: str) -> None:
-        self._spawn("import", self._import, str(name))
+    def import_model(self, name: str) -> "Future[Any]":
+        return self._spawn("import", self._import, str(name))
 
     # -- the Hub ---------------------------------------------------------------
 
@@ -212,7 +217,9 @@ class ModelsController:
 
     def _publisher(self) -> None:
         while True:
+            self.publisher_idle.set()
             self._changed.wait()
+            self.publisher_idle.clear()
             self._changed.clear()
             try:
                 self._publish()
