@@ -11,7 +11,7 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8
 endif
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test test-fast bench lint clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,11 @@ run: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The edit-test loop: unit tests only (no real model, no desktop, no subprocesses
+# or servers), well under a minute. CI runs `make test`, which runs everything.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not desktop and not integration" -p no:cacheprovider -q
 
 bench: setup
 	$(BIN)/python bench/engine.py

@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def test_engine_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_model: Path) -> None:

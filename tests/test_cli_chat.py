@@ -9,9 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import CLI, REPO, json_lines, run_cli
 
+pytestmark = pytest.mark.integration
 
+
+@pytest.mark.slow
 def test_chat_streams_tokens_with_stats_and_saves_the_turn(home_with_model: Path) -> None:
     first = run_cli("chat", "--json", "--max-tokens", "20", "The capital of France is")
     assert first.returncode == 0, first.stderr
@@ -41,6 +46,7 @@ def test_chat_streams_tokens_with_stats_and_saves_the_turn(home_with_model: Path
     assert "And Spain?" in run_cli("chats", "show", done["chat_id"]).stdout
 
 
+@pytest.mark.slow
 def test_plain_output_and_stats_line(home_with_model: Path) -> None:
     result = run_cli("chat", "--stats", "--max-tokens", "12", "Once upon a time")
     assert result.returncode == 0, result.stderr
@@ -48,6 +54,7 @@ def test_plain_output_and_stats_line(home_with_model: Path) -> None:
     assert "tok/s" in result.stderr and "first token" in result.stderr
 
 
+@pytest.mark.slow
 def test_prompt_from_stdin(home_with_model: Path) -> None:
     result = run_cli("chat", "--json", "--max-tokens", "4", "-", input="Hello there")
     assert result.returncode == 0, result.stderr
@@ -56,6 +63,7 @@ def test_prompt_from_stdin(home_with_model: Path) -> None:
     assert shown["messages"][0]["content"] == "Hello there"
 
 
+@pytest.mark.slow
 def test_kill_9_while_streaming_keeps_the_partial_reply(home_with_model: Path) -> None:
     proc = subprocess.Popen(
         [*CLI, "chat", "--json", "--max-tokens", "1000", "--temperature", "0.8",

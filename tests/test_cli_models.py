@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
+
+pytestmark = pytest.mark.integration
 
 
 def test_first_start_installs_the_starter_model_and_config(home: Path) -> None:

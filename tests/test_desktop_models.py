@@ -12,6 +12,8 @@ from hub_server import FakeHub
 
 from desktop_helpers import RunningApp, Screen, wait_for
 
+pytestmark = pytest.mark.desktop
+
 REPO_ID = "testorg/tiny-chat-GGUF"
 FILE = "tiny-chat-Q4_K_M.gguf"
 CARD = "Tiny chat is Gemma 3 270M served by the test hub, small enough to download in seconds."
@@ -62,6 +64,7 @@ def view(app: RunningApp) -> dict:
     return app.probe("view")
 
 
+@pytest.mark.slow
 def test_search_download_use_and_chat(
     screen: Screen, hub: FakeHub, app: RunningApp, starter_model: Path
 ) -> None:
@@ -123,7 +126,7 @@ def test_search_download_use_and_chat(
     wait_for(lambda: view(app)["focusText"] == "Use", 10, "the file's button to offer Use")
     screen.key("Return")
     wait_for(lambda: view(app)["view"] == "chat" and view(app)["focus"] == "input", 10, "back to the chat")
-    wait_for(lambda: app.status()["model"] == FILE and app.status()["state"] == "idle", 30,
+    wait_for(lambda: app.status()["model"] == f"{REPO_ID}/{FILE}" and app.status()["state"] == "idle", 30,
              "the downloaded model loaded")
     screen.type("Hello")
     screen.key("Return")
@@ -134,7 +137,7 @@ def test_search_download_use_and_chat(
         return msgs if done and msgs[-1]["text"].strip() else None
 
     wait_for(reply, 60, "the reply from the new model")
-    assert app.status()["model"] == FILE
+    assert app.status()["model"] == f"{REPO_ID}/{FILE}", "named by its path in models/"
 
     # Ctrl+M switches views both ways; Esc still hides the popup.
     screen.key("ctrl+m")
@@ -167,6 +170,7 @@ def open_local_pane(screen: Screen, app: RunningApp, starter: str) -> None:
              "the model, loaded and the default, on the other pane")
 
 
+@pytest.mark.slow
 def test_delete_asks_first_and_unloads_the_model(
     screen: Screen, app: RunningApp, home_with_model: Path, starter_model: Path
 ) -> None:
@@ -195,6 +199,7 @@ def test_delete_asks_first_and_unloads_the_model(
     wait_for(lambda: view(app)["picker"] == [], 5, "the chat's picker follows")
 
 
+@pytest.mark.slow
 def test_model_settings_from_the_keyboard(
     screen: Screen, app: RunningApp, home_with_model: Path, starter_model: Path
 ) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import REPO, run_cli
 
+pytestmark = pytest.mark.integration
+
 MAIN_REV, OLD_REV = "a" * 40, "b" * 40
 HF_REPO = "acme/Tiny-GGUF"
 
@@ -185,6 +187,7 @@ def test_discover_lists_every_app_and_skips_what_is_broken(home: Path, other_app
     assert "rmm-tray models import NAME" in table.stdout
 
 
+@pytest.mark.slow
 def test_import_links_each_app_and_the_model_runs(home: Path, other_apps, starter_model: Path) -> None:
     env, expected = other_apps
     assert run_cli("models", "list", env=env).returncode == 0  # installs the starter copy first

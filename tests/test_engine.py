@@ -38,6 +38,7 @@ def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
+@pytest.mark.slow
 def test_lazy_load_on_first_chat(engine: Engine, starter_model: Path) -> None:
     engine.unload().result()
     assert engine.status().model is None
@@ -49,6 +50,7 @@ def test_lazy_load_on_first_chat(engine: Engine, starter_model: Path) -> None:
     assert engine.loaded.chat_template == "gemma"  # the starter model has no template
 
 
+@pytest.mark.slow
 def test_cancel_mid_stream(engine: Engine, starter_model: Path) -> None:
     stream = engine.chat(user("Write a very long story."), GenParams(max_tokens=400),
                          model=starter_model)
@@ -68,6 +70,7 @@ def test_cancel_mid_stream(engine: Engine, starter_model: Path) -> None:
     assert done is not None and done.stop_reason != "cancelled"
 
 
+@pytest.mark.slow
 def test_switch_models_and_unload(engine: Engine, starter_model: Path, tmp_path: Path) -> None:
     other = copy_model(starter_model, tmp_path / "second-model-q4_k_m.gguf")
     engine.load(starter_model).result()
@@ -87,6 +90,7 @@ def test_switch_models_and_unload(engine: Engine, starter_model: Path, tmp_path:
     assert engine.status().model is None and engine.loaded is None
 
 
+@pytest.mark.slow
 def test_next_turn_reuses_the_kv_prefix(engine: Engine, starter_model: Path) -> None:
     engine.load(starter_model).result()
     msgs = user("My name is Ada. Remember it.")
@@ -97,6 +101,7 @@ def test_next_turn_reuses_the_kv_prefix(engine: Engine, starter_model: Path) -> 
     assert second.prompt_tokens - second.cached_tokens < second.prompt_tokens / 2
 
 
+@pytest.mark.slow
 def test_returning_to_a_chat_restores_its_state(engine: Engine, starter_model: Path) -> None:
     engine.load(starter_model).result()
     long_text = "The quick brown fox jumps over the lazy dog. " * 20
@@ -149,6 +154,7 @@ def broken_models(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
+@pytest.mark.slow
 def test_bad_model_files_give_one_line_and_the_engine_lives_on(
     tmp_path: Path, starter_model: Path
 ) -> None:
@@ -170,6 +176,7 @@ def test_bad_model_files_give_one_line_and_the_engine_lives_on(
         eng.close()
 
 
+@pytest.mark.slow
 def test_failed_switch_keeps_the_previous_model(tmp_path: Path, starter_model: Path) -> None:
     eng = Engine(EngineSettings(context_length=512))
     try:
@@ -203,6 +210,7 @@ def test_context_gpu_and_threads_follow_config_and_hardware(monkeypatch) -> None
     assert loader.physical_cores() == psutil.cpu_count(logical=False)
 
 
+@pytest.mark.slow
 def test_llama_cpp_log_goes_to_python_logging(starter_model: Path, caplog) -> None:
     import logging
 

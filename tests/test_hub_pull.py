@@ -18,6 +18,8 @@ from hub_server import FakeHub
 
 from conftest import CLI, REPO, json_lines, run_cli
 
+pytestmark = pytest.mark.integration
+
 STARTER_REPO = "rmm-test/gemma-3-270m-GGUF"
 STARTER_FILE = "gemma-3-270m-Q4_K_M.gguf"
 BIG_REPO = "rmm-test/padded-GGUF"
@@ -69,6 +71,7 @@ def file_gets(hub: FakeHub, filename: str) -> list[dict[str, str]]:
     return [r.headers for r in hub.requests if r.method == "GET" and r.path.endswith(filename)]
 
 
+@pytest.mark.slow
 def test_search_pull_then_chat_with_the_new_model(home: Path, hub: FakeHub) -> None:
     found = run_cli("models", "search", "gemma", "--json")
     assert found.returncode == 0, found.stderr

@@ -27,6 +27,8 @@ from huggingface_hub.errors import (  # noqa: E402
     RevisionNotFoundError,
 )
 
+pytestmark = pytest.mark.integration
+
 MODEL = bytes(range(256)) * 1200  # 300 KiB, not a multiple of any chunk size
 SHA = hashlib.sha256(MODEL).hexdigest()
 REPO = "lab/Tiny-Model-GGUF"

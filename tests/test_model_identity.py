@@ -28,6 +28,7 @@ def twins(home: Path, starter_model: Path) -> Path:
     return home
 
 
+@pytest.mark.integration
 def test_the_list_and_the_picker_keep_them_apart(twins: Path) -> None:
     listed = json.loads(run_cli("models", "list", "--json").stdout)
     assert sorted(m["name"] for m in listed if m["name"] != STARTER) == NAMES
@@ -38,6 +39,7 @@ def test_the_list_and_the_picker_keep_them_apart(twins: Path) -> None:
         app.close()
 
 
+@pytest.mark.integration
 def test_a_bare_file_name_is_ambiguous_not_the_first_one(twins: Path) -> None:
     models = twins / "models"
     assert resolve_model(NAMES[1], models) == models / NAMES[1]
@@ -56,6 +58,7 @@ def test_an_old_bare_name_still_finds_a_model_that_is_unique(home: Path, starter
     assert resolve_model(FILE, home / "models") == path
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_chats_and_the_engine_name_the_model_by_its_path(twins: Path) -> None:
     for name in NAMES:
@@ -72,6 +75,7 @@ def test_chats_and_the_engine_name_the_model_by_its_path(twins: Path) -> None:
         assert replies and all(m["model"] == c["model"] for m in replies)
 
 
+@pytest.mark.integration
 def test_a_chat_that_stored_only_a_file_name_still_opens(home: Path) -> None:
     chat_id = "20250101-120000-abcdef"
     (home / "chats" / f"{chat_id}.jsonl").write_text(

@@ -211,6 +211,7 @@ def test_a_broken_file_is_an_entry_error_cached_too(tmp_path: Path) -> None:
 # -- per-model settings and the CLI -----------------------------------------------
 
 
+@pytest.mark.integration
 def test_info_reports_metadata_origin_settings_and_fit(home_with_model: Path) -> None:
     result = run_cli("models", "info", "gemma", "--json")
     assert result.returncode == 0, result.stderr
@@ -226,6 +227,7 @@ def test_info_reports_metadata_origin_settings_and_fit(home_with_model: Path) ->
     assert text.returncode == 0 and "linked: " in text.stdout and "fit " in text.stdout
 
 
+@pytest.mark.integration
 def test_origin_of_a_downloaded_model(home: Path) -> None:
     write_gguf(home / "models" / "bartowski" / "Tiny-GGUF" / "tiny-Q4_K_M.gguf")
     info = json.loads(run_cli("models", "info", "tiny", "--json").stdout)
@@ -234,6 +236,7 @@ def test_origin_of_a_downloaded_model(home: Path) -> None:
     assert info["parameters_estimated"] and info["parameters"].startswith("~")
 
 
+@pytest.mark.integration
 def test_set_and_default_keep_comments_and_reject_bad_values(home_with_model: Path) -> None:
     config = home_with_model / "config.toml"
     config.write_text("# my own notes\n[model]\n# small, for tests\ncontext_length = 1024\n"
@@ -273,6 +276,7 @@ def test_set_and_default_keep_comments_and_reject_bad_values(home_with_model: Pa
     assert "# my own notes" in config.read_text()
 
 
+@pytest.mark.integration
 def test_a_bad_per_model_table_in_config_is_one_line(home_with_model: Path) -> None:
     config = home_with_model / "config.toml"
     config.write_text(f'[models."{STARTER}"]\ntop_p = "high"\n')
@@ -303,6 +307,7 @@ def test_per_model_settings_reach_the_engine(home_with_model: Path) -> None:
         app.close()
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_chat_uses_the_models_sampling_defaults_and_flags_win(home_with_model: Path) -> None:
     assert run_cli("models", "set", "gemma", "max_tokens=2", "temperature=0.0").returncode == 0

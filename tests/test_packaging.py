@@ -9,7 +9,11 @@ import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, run_cli
+
+pytestmark = pytest.mark.integration
 
 
 def test_wheel_installs_core_plugins_and_web_but_no_top_level_plugins(tmp_path: Path) -> None:

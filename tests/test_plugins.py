@@ -13,6 +13,8 @@ import pytest
 
 from conftest import json_lines, run_cli
 
+pytestmark = pytest.mark.integration
+
 PLUGIN_MODULES = {
     "haiku_plugin.py": '''
         from rmm_tray import PromptTemplate, hookimpl
@@ -105,6 +107,7 @@ def test_a_failing_plugin_does_not_stop_the_others(home: Path, plugin_site: Path
     assert "boom on import" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_plugin_template_works_in_chat(home_with_model: Path, plugin_site: Path) -> None:
     env = {"PYTHONPATH": str(plugin_site)}
     result = run_cli("chat", "--json", "--max-tokens", "6", "-t", "haiku", "--var", "topic=rain",
@@ -132,6 +135,7 @@ def test_rmm_plugins_and_safe_mode_limit_third_party_plugins(
     assert {p["source"] for p in safe.values()} == {"first-party"}
 
 
+@pytest.mark.slow
 def test_drop_in_plugins(home_with_model: Path) -> None:
     (home_with_model / "plugins" / "shout.py").write_text(textwrap.dedent('''
         from rmm_tray import hookimpl
