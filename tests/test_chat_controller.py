@@ -13,6 +13,8 @@ from rmm_tray import hookimpl
 from rmm_tray.app import App
 from rmm_tray.desktop.chat_controller import ChatController
 
+pytestmark = pytest.mark.slow  # every test drives the real engine
+
 
 class Page(conftest.Page):
     def replies_done(self) -> list[dict]:

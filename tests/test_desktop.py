@@ -14,6 +14,8 @@ import pytest
 
 from desktop_helpers import RunningApp, Screen, wait_for
 
+pytestmark = pytest.mark.desktop
+
 
 @pytest.fixture(scope="module")
 def screen():
@@ -47,6 +49,7 @@ def finished_reply(app: RunningApp) -> dict:
     return wait_for(done, 60, "the reply in the page")
 
 
+@pytest.mark.slow
 def test_hotkey_opens_the_popup_and_chats(screen: Screen, start) -> None:
     app = start("--no-tray")
     assert app.status()["hotkey"] is True
@@ -71,6 +74,7 @@ def test_hotkey_opens_the_popup_and_chats(screen: Screen, start) -> None:
     wait_for(lambda: not screen.visible_popups(), 10, "Esc to hide the popup")
 
 
+@pytest.mark.slow
 def test_toggle_command_without_the_hotkey(screen: Screen, start) -> None:
     app = start("--no-tray", "--no-hotkey")
     assert app.status()["hotkey"] is False
@@ -85,6 +89,7 @@ def test_toggle_command_without_the_hotkey(screen: Screen, start) -> None:
     wait_for(lambda: not screen.visible_popups(), 10, "hide")
 
 
+@pytest.mark.slow
 def test_killed_popup_comes_back_and_the_model_stays_loaded(screen: Screen, start) -> None:
     app = start("--no-tray")
     app.tray("Model", "gemma-3-270m-q4_k_m.gguf", click=True)
@@ -100,6 +105,7 @@ def test_killed_popup_comes_back_and_the_model_stays_loaded(screen: Screen, star
     wait_for(lambda: app.probe("state").endswith("gemma-3-270m-q4_k_m.gguf"), 10, "page state")
 
 
+@pytest.mark.slow
 def test_second_start_shows_the_popup_and_exits(screen: Screen, start) -> None:
     app = start("--no-tray", "--no-hotkey")
     again = app.cli("start", "--no-tray")
@@ -108,6 +114,7 @@ def test_second_start_shows_the_popup_and_exits(screen: Screen, start) -> None:
     assert app.status()["pid"] == app.proc.pid
 
 
+@pytest.mark.slow
 def test_tray_menu_switches_the_model_and_the_radio_follows(
     screen: Screen, start, home_with_model: Path, starter_model: Path
 ) -> None:
@@ -153,6 +160,7 @@ HOSTILE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_hostile_markdown_in_a_reply_runs_nothing(
     screen: Screen, start, home_with_model: Path
 ) -> None:
@@ -169,6 +177,7 @@ def test_hostile_markdown_in_a_reply_runs_nothing(
     assert "<img src=x onerror=" in text, "shown as text, not made into an element"
 
 
+@pytest.mark.slow
 def test_real_tray_backend_starts_under_a_tray_host(screen: Screen, start) -> None:
     host = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype",
                              "pixel", "--width", "64", "--height", "32"],
