@@ -223,3 +223,18 @@ def test_llama_cpp_log_goes_to_python_logging(starter_model: Path, caplog) -> No
         assert any("llama_model_loader" in line or "print_info" in line for line in lines)
     finally:
         eng.close()
+
+
+@pytest.mark.slow
+def test_continuing_a_2000_message_chat_cuts_the_oldest_turns(engine: Engine, starter_model: Path) -> None:
+    engine.load(starter_model).result()
+    history = [{"role": "system", "content": "You are terse."}]
+    for i in range(1000):
+        history += [{"role": "user", "content": f"Question {i}: what is {i} plus one?"},
+                    {"role": "assistant", "content": f"It is {i + 1}."}]
+    history.append({"role": "user", "content": "And the last one?"})
+    text, done, failed = events_of(engine.chat(history, GREEDY, model=starter_model, chat_id="long"))
+    assert failed is None and done is not None and text.strip()
+    # Only the newest turns fit in a 1,024-token context; the system message stays.
+    assert done.prompt_tokens <= 1024 - GREEDY.max_tokens
+    assert 100 < done.prompt_tokens

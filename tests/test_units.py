@@ -219,6 +219,28 @@ def test_fit_messages_drops_oldest_turns_but_keeps_system() -> None:
         fit_messages([{"role": "user", "content": "x" * 100}], count, 10)
 
 
+def test_fit_messages_of_a_long_chat_counts_a_few_times_not_once_per_message() -> None:
+    from rmm_tray.engine.generation import fit_messages
+
+    msgs = [{"role": "system", "content": "s"}]
+    for i in range(1000):
+        msgs += [{"role": "user", "content": f"q{i} " * 5}, {"role": "assistant", "content": "a " * 20}]
+    calls: list[int] = []
+
+    def count(m):
+        calls.append(len(m))
+        return sum(len(x["content"]) for x in m)
+
+    fitted = fit_messages(msgs, count, 500)
+    counted = list(calls)
+    assert fitted[0]["role"] == "system" and fitted[1]["role"] == "user"
+    assert fitted[-1] == msgs[-1] and count(fitted) <= 500
+    # The earliest start that fits: one more exchange would not.
+    start = msgs.index(fitted[1])
+    assert count([msgs[0], *msgs[start - 2:]]) > 500
+    assert len(counted) <= 16 and sum(counted) < 3 * len(msgs), counted
+
+
 # -- plugin isolation ---------------------------------------------------------------
 
 class GoodPlugin:

@@ -59,23 +59,38 @@ def fit_messages(
     messages: list[dict[str, Any]], count: Callable[[list[dict[str, Any]]], int], limit: int
 ) -> list[dict[str, Any]]:
     """Drop the oldest turns (never the system message or the last message) until
-    the prompt fits in ``limit`` tokens."""
+    the prompt fits in ``limit`` tokens.
+
+    The kept part starts at a user message (or is the last message alone). Where
+    it starts is found by bisection: a 2,000-message chat is rendered and counted
+    about a dozen times, mostly as the short tail that fits, instead of once per
+    dropped message (which made long chats quadratic)."""
     msgs = list(messages)
     head = [m for m in msgs[:1] if m["role"] == "system"]
     body = msgs[len(head):]
-    while count(head + body) > limit:
-        if len(body) <= 1:
-            raise EngineError(
-                f"the message is longer than the context ({count(head + body)} > {limit} "
-                "tokens); shorten it or raise context_length"
-            )
-        body = body[1:]
-        # A conversation should start with the user speaking.
-        while len(body) > 1 and body[0]["role"] != "user":
-            body = body[1:]
-    if len(body) != len(msgs) - len(head):
-        log.info("dropped %d old messages to fit the context", len(msgs) - len(head) - len(body))
-    return head + body
+    if count(head + body) <= limit:
+        return head + body
+    # A conversation should start with the user speaking.
+    starts = [i for i in range(1, len(body)) if body[i]["role"] == "user"]
+    if not starts or starts[-1] != len(body) - 1:
+        starts.append(len(body) - 1)
+    lo, hi = 0, len(starts) - 1
+    last = count(head + body[starts[hi]:]) if starts else count(head + body)
+    if last > limit:
+        raise EngineError(
+            f"the message is longer than the context ({last} > {limit} "
+            "tokens); shorten it or raise context_length"
+        )
+    # Fewer messages never take more tokens: find the earliest start that fits.
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if count(head + body[starts[mid]:]) <= limit:
+            hi = mid
+        else:
+            lo = mid + 1
+    kept = body[starts[lo]:]
+    log.info("dropped %d old messages to fit the context", len(body) - len(kept))
+    return head + kept
 
 
 def tokenize_prompt(llama: llama_cpp.Llama, prompt: str, bos_text: str) -> list[int]:
