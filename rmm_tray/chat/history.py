@@ -3,6 +3,7 @@ plugins can register others through ``register_history_backends``."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from abc import ABC, abstractmethod
@@ -44,10 +45,39 @@ class ChatMessage:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ChatMessage":
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        if not isinstance(known.get("role"), str) or not isinstance(known.get("content"), str):
+        """A stored message. ``role`` and ``content`` must be strings (ValueError
+        otherwise); any other field of the wrong kind (a NaN or absurd time
+        included) counts as missing, so one odd record never breaks a chat."""
+        if not isinstance(data, dict):
+            raise ValueError("a message is a JSON object")
+        role, content = data.get("role"), data.get("content")
+        if not isinstance(role, str) or not isinstance(content, str):
             raise ValueError("message needs role and content strings")
+        known: dict[str, Any] = {"role": role, "content": content}
+        if isinstance(data.get("id"), str) and data["id"]:
+            known["id"] = data["id"]
+        created = data.get("created")
+        if _is_time(created):
+            known["created"] = float(created)
+        if isinstance(data.get("model"), str):
+            known["model"] = data["model"]
+        if isinstance(data.get("interrupted"), bool):
+            known["interrupted"] = data["interrupted"]
+        if isinstance(data.get("stats"), dict):
+            known["stats"] = data["stats"]
         return cls(**known)
+
+
+#: The latest time a record may carry: the end of year 9999, as far as datetime goes.
+LATEST_TIME = 253402300799.0
+
+
+def _is_time(value: Any) -> bool:
+    """Seconds since 1970 that a clock could show (not text, null, NaN, inf or 1e300)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # Compared before any float(): a 400-digit integer would overflow it.
+    return 0 <= value <= LATEST_TIME and math.isfinite(value)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -68,7 +69,27 @@ def prompts_show(args: argparse.Namespace) -> int:
 
 
 def _when(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    try:
+        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, OSError, ValueError, TypeError):  # a backend's odd time
+        return "?"
+
+
+# Control characters (C0, DEL, C1) and the bidirectional overrides: stored text
+# printed raw could drive the terminal (OSC 52 writes its clipboard) or disguise
+# itself. Shown as visible escapes; --json keeps the exact text.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile("[\n\t]")
+
+
+def terminal_safe(text: str, *, one_line: bool = False) -> str:
+    """``text`` for a terminal: control characters as escapes such as ``\\x1b``;
+    only newline and tab pass (and not even those when ``one_line``)."""
+    def escape(m: re.Match[str]) -> str:
+        c = m.group()
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+    text = _CONTROLS.sub(escape, str(text))
+    return _LINE_BREAKS.sub(escape, text) if one_line else text
 
 
 def chats_list(args: argparse.Namespace) -> int:
@@ -77,7 +98,8 @@ def chats_list(args: argparse.Namespace) -> int:
         print_json([asdict(c) for c in chats])
     else:
         print_table(["ID", "UPDATED", "MESSAGES", "TITLE"],
-                    [[c.id, _when(c.updated), c.messages, c.title] for c in chats])
+                    [[terminal_safe(c.id, one_line=True), _when(c.updated), c.messages,
+                      terminal_safe(c.title, one_line=True)] for c in chats])
     return 0
 
 
@@ -89,10 +111,13 @@ def chats_show(args: argparse.Namespace) -> int:
                     "messages": [m.to_dict() | {"interrupted": m.interrupted}
                                  for m in chat.messages]})
         return 0
-    print(f"# {chat.title or chat.id}  ({chat.id}, {_when(chat.created)})")
+    title = terminal_safe(chat.title or chat.id, one_line=True)
+    print(f"# {title}  ({terminal_safe(chat.id, one_line=True)}, {_when(chat.created)})")
     for m in chat.messages:
         mark = " [interrupted]" if m.interrupted else ""
-        print(f"\n{m.role}{mark}:\n{m.content}")
+        print(f"\n{terminal_safe(m.role, one_line=True)}{mark}:\n{terminal_safe(m.content)}")
+    if chat.skipped_lines:
+        print(f"\n({chat.skipped_lines} unreadable line(s) skipped; see the log)")
     return 0
 
 
