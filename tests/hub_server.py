@@ -136,6 +136,7 @@ class _Faults:
     drop_reset: bool = False
     corrupt: bool = False
     fake_size: int | None = None
+    endless: bool = False
 
 
 @dataclass
@@ -144,6 +145,10 @@ class _Plan:
     drop_at: int | None = None
     reset: bool = False
     corrupt: bool = False
+
+
+# An endless body still stops somewhere, so a client that never hangs up cannot fill the test's disk.
+ENDLESS_CAP = 64 << 20
 
 
 def _is_clean(path: str) -> bool:
@@ -252,6 +257,13 @@ class FakeHub:
         with self._lock:
             self._fault(repo_id, filename).fake_size = size
 
+    def endless(self, repo_id: str, filename: str, enabled: bool = True) -> None:
+        """GETs of the file answer 200 with no Content-Length (the body ends when the connection
+        closes), ignore any Range, and after the file's bytes keep sending padding until the client
+        hangs up (or ENDLESS_CAP bytes). Listings keep the true size."""
+        with self._lock:
+            self._fault(repo_id, filename).endless = enabled
+
     def redirect_lfs(self, enabled: bool = True) -> None:
         """Answer LFS files' resolve URLs with a 302 to a CDN path, as the real Hub does."""
         with self._lock:
@@ -305,6 +317,11 @@ class FakeHub:
                 fault.drop_times -= 1
                 plan.drop_at, plan.reset = fault.drop_nbytes, fault.drop_reset
             return plan
+
+    def _is_endless(self, repo: _Repo, f: _File) -> bool:
+        with self._lock:
+            fault = self._faults.get((repo.id, f.name))
+            return bool(fault and fault.endless)
 
     def _rate_now(self) -> int:
         with self._lock:
@@ -577,6 +594,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("X-Linked-Size", str(size))
             self.end_headers()
             return
+        if method == "GET" and hub._is_endless(repo, f):
+            return self._send_endless(repo, f)
         start, end = 0, size - 1
         status = 200
         rng = _parse_range(self.headers.get("Range"), size)
@@ -626,6 +645,23 @@ class _Handler(BaseHTTPRequestHandler):
                 pos += len(block)
         if todo < length:
             self._hang_up(plan.reset)
+
+    def _send_endless(self, repo: _Repo, f: _File) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")  # no Content-Length: the body runs until the close
+        self.send_header("X-Repo-Commit", repo.sha)
+        self.send_header("ETag", f'"{f.git_oid}"')
+        self.end_headers()
+        self.close_connection = True
+        sent = 0
+        for block in f.read(0, f.size):
+            self.wfile.write(block)
+            sent += len(block)
+        padding = bytes(_CHUNK)
+        while sent < ENDLESS_CAP:
+            self.wfile.write(padding)  # raises once the client hangs up
+            sent += len(padding)
 
     def _hang_up(self, reset: bool) -> None:
         self.close_connection = True

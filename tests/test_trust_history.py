@@ -16,8 +16,15 @@ import pytest
 from conftest import run_cli
 from rmm_tray.chat.history import ChatMessage
 from rmm_tray.cli.info_cmds import terminal_safe
+from rmm_tray.models.starter import STARTER_FILE, STATE_FILE
 from rmm_tray.plugins import history_jsonl
 from rmm_tray.plugins.history_jsonl import JsonlHistory
+
+
+def skip_starter(home: Path) -> None:
+    """This data home has had its starter model: a CLI run does not copy 253 MB first."""
+    (home / STATE_FILE).write_text(json.dumps({"starter_installed": STARTER_FILE}))
+
 
 
 def messages(h: JsonlHistory, cid: str) -> list[tuple[str, str]]:
@@ -208,6 +215,7 @@ def test_terminal_safe_neutralises_controls_but_keeps_newlines_and_tabs() -> Non
 
 @pytest.mark.integration
 def test_chats_show_and_list_print_no_escape_sequences(home: Path) -> None:
+    skip_starter(home)
     h = JsonlHistory(home / "chats")
     cid = h.create_chat(title=f"title{OSC52}", model=None)
     h.append_message(cid, ChatMessage("user", f"line one\n\tindented{OSC52}"))
@@ -228,6 +236,7 @@ def test_chats_show_and_list_print_no_escape_sequences(home: Path) -> None:
 
 @pytest.mark.integration
 def test_chats_list_survives_odd_files(home: Path) -> None:
+    skip_starter(home)
     chats = home / "chats"
     h = JsonlHistory(chats)
     cid = h.create_chat(title="still here", model=None)

@@ -74,18 +74,28 @@ def check_disk_space(folder: Path, needed: int, what: str) -> None:
         )
 
 
+class PartTooLong(DownloadError):
+    """The server sent more bytes than the file it listed holds."""
+
+
 class HashingFile:
     """The file a source writes a download into. Each chunk written is also
     handed to a thread that feeds sha256 (hashlib lets go of the GIL), so the
     hash is ready when the last byte lands and the bytes are never read back.
     Opening it hashes what an earlier try left, so a resumed download is
     verified whole. A writer that seeks back (a server that ignored the Range)
-    makes the hash be taken again from the file at the end."""
+    makes the hash be taken again from the file at the end.
+
+    ``limit`` is the size the source listed: a write that would go past it is
+    refused (``PartTooLong``, and ``overflowed`` stays set even if a source
+    swallows the exception), so an endless body cannot fill the disk."""
 
     QUEUE_CHUNKS = 32  # bounds the memory when the hash falls behind
 
-    def __init__(self, path: Path, offset: int, *, hashing: bool = True) -> None:
+    def __init__(self, path: Path, offset: int, *, hashing: bool = True, limit: int | None = None) -> None:
         self.path = path
+        self.limit = limit
+        self.overflowed = False
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = path.open("r+b" if path.exists() else "wb")
         self._fh.truncate(offset)
@@ -112,6 +122,10 @@ class HashingFile:
     # -- what a source uses (a writable binary file) --------------------------
 
     def write(self, data: bytes) -> int:
+        if self.limit is not None and self._fh.tell() + len(data) > self.limit:
+            self.overflowed = True
+            raise PartTooLong(f"{self.path.name.removesuffix(PART_SUFFIX)}: the server sent more than "
+                              f"the {human_size(self.limit)} it listed")
         n = self._fh.write(data)
         if self._thread is not None and not self._dirty:
             self._queue.put(bytes(data) if not isinstance(data, bytes) else data)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 import uuid
@@ -26,12 +27,14 @@ from rmm_tray.models.download_checks import (
     STAGING,
     DownloadError,
     HashingFile,
+    PartTooLong,
     check_disk_space,
     destination,
     staging,
 )
 from rmm_tray.models.sources import DownloadCancelled, ModelSource, RemoteModelFile, RemotePart, SourceError
 from rmm_tray.models.store import remove_empty_dirs
+from rmm_tray.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +157,10 @@ class Downloader:
                 offset = 0  # longer than the file can be: not a prefix of it
             meter = _Meter(job, base, self._notify)
             self._set(job, "downloading")
-            out = HashingFile(part_path, offset, hashing=bool(part.sha256))
+            # Never more than the listed size: an endless body stops at the first byte past it.
+            out = HashingFile(part_path, offset, hashing=bool(part.sha256), limit=part.size or None)
             try:
-                source.download(part, job.repo, out, offset=offset, progress=meter, cancel=job.cancel)
+                self._download(source, job, part, out, offset, meter)
                 self._set(job, "verifying")
                 self._verify(job, part, part_path, out.digest())
                 return
@@ -177,6 +181,21 @@ class Downloader:
             log.warning("download %s: %s; retrying in %.0f s", part.filename, error, RETRY_DELAYS[attempt])
             if job.cancel.wait(RETRY_DELAYS[attempt]):
                 raise DownloadCancelled()
+
+    def _download(self, source: ModelSource, job: Download, part: RemotePart, out: HashingFile,
+                  offset: int, meter: "_Meter") -> None:
+        """The source's download, with the writer's refusal of surplus bytes turned into
+        a failure that keeps nothing, even when the source caught the refusal itself."""
+        try:
+            source.download(part, job.repo, out, offset=offset, progress=meter, cancel=job.cancel)
+        except Exception:
+            if not out.overflowed:
+                raise
+        if out.overflowed:
+            out.close()
+            self._discard(job)
+            raise PartTooLong(f"{part.filename}: the server sent more than the {human_size(part.size)} "
+                              "it listed; stopped and deleted") from None
 
     def _verify(self, job: Download, part: RemotePart, path: Path, digest: str | None) -> None:
         size = path.stat().st_size
@@ -239,13 +258,15 @@ class Downloader:
     # -- interrupted downloads -----------------------------------------------
 
     def interrupted(self) -> list[dict[str, Any]]:
-        """Notes of downloads a previous run left unfinished."""
+        """Notes of downloads a previous run left unfinished. A note that is not
+        one (not a regular file, not JSON, the wrong shape or types) is skipped
+        with a warning; the others still resume."""
         notes = []
         for path in sorted((self.models_dir / STAGING).rglob("*.part.json")):
             try:
-                notes.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                log.warning("ignoring unreadable download note %s", path.name)
+                notes.append(_check_note(_read_note(path)))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("ignoring download note %s: %s", path.name, exc)
         return notes
 
     def resume_interrupted(self) -> list[Download]:
@@ -253,14 +274,14 @@ class Downloader:
         sources = {s.name: s for s in self._sources()}
         resumed = []
         for note in self.interrupted():
-            source = sources.get(note.get("source", ""))
+            source = sources.get(note["source"])
             if source is None:
                 continue
             try:
                 parts = tuple(RemotePart(**p) for p in note["parts"])
                 file = RemoteModelFile(note["repo"], note["name"], parts, note.get("quantization", ""))
                 resumed.append(self.submit(source, file))
-            except (DownloadError, KeyError, TypeError) as exc:
+            except (DownloadError, KeyError, TypeError, ValueError, OSError) as exc:
                 log.warning("not resuming %s: %s", note.get("name"), exc)
         return resumed
 
@@ -326,6 +347,39 @@ class _Meter:
         if now - self.last_notify >= NOTIFY_EVERY_S or (total and done >= total):
             self.last_notify = now
             self.notify(job)
+
+
+NOTE_MAX_BYTES = 1 << 20
+
+
+def _read_note(path: Path) -> Any:
+    # O_NONBLOCK: a FIFO named like a note opens at once (and is refused) instead of hanging.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return json.loads(fh.read(NOTE_MAX_BYTES).decode("utf-8"))
+
+
+def _check_note(note: Any) -> dict[str, Any]:
+    """The note as written by ``_write_note``, or ValueError saying what is wrong."""
+    if not isinstance(note, dict):
+        raise ValueError(f"expected a JSON object, got {type(note).__name__}")
+    for key in ("source", "repo", "name"):
+        if not isinstance(note.get(key), str) or not note[key]:
+            raise ValueError(f"{key!r} is not a name")
+    if not isinstance(note.get("quantization", ""), str):
+        raise ValueError("'quantization' is not text")
+    parts = note.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError("'parts' is not a list of files")
+    for p in parts:
+        if (not isinstance(p, dict) or set(p) - {"filename", "size", "sha256"}
+                or not isinstance(p.get("filename"), str)
+                or not isinstance(p.get("size"), int) or isinstance(p.get("size"), bool) or p["size"] < 0
+                or not isinstance(p.get("sha256"), (str, type(None)))):
+            raise ValueError("a part is not {filename, size, sha256}")
+    return note
 
 
 def _rel(path: Path, base: Path) -> str:
