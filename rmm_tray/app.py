@@ -7,6 +7,7 @@ imports llama_cpp until the engine is first asked for.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -16,9 +17,9 @@ from rmm_tray.chat.drafts import MessageDraft
 from rmm_tray.chat.history import HistoryBackend
 from rmm_tray.chat.templates import PromptTemplate, TemplateError, load_template_file
 from rmm_tray.errors import RmmError
-from rmm_tray.home.config import Config
+from rmm_tray.home.config import Config, ConfigError
 from rmm_tray.home.paths import DataHome
-from rmm_tray.hooks.host import PluginHost, allowed_from_env
+from rmm_tray.hooks.host import HOOK_TIMEOUT_S, STARTUP_TIMEOUT_S, PluginHost, allowed_from_env
 from rmm_tray.models.sources import ModelSource
 from rmm_tray.models.store import default_model, model_name
 
@@ -57,7 +58,14 @@ class App:
 
     @cached_property
     def plugins(self) -> PluginHost:
-        host = PluginHost()
+        settings = self.config["plugins"]
+        limits = {key: settings.get(key, default) for key, default in (
+            ("hook_timeout_s", HOOK_TIMEOUT_S), ("startup_timeout_s", STARTUP_TIMEOUT_S))}
+        for key, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"config.toml: plugins.{key} should be a number of seconds "
+                                  f"above 0, got {value!r}")
+        host = PluginHost(**limits)
         host.load(
             dropin_dir=self.home.plugins,
             safe_mode=self.safe_mode,
@@ -115,8 +123,9 @@ class App:
         raise RmmError(f"history backend '{wanted}' is not available (have: {names})")
 
     def filter_message(self, hook: str, draft: MessageDraft) -> str:
-        """Run before_send / after_reply: each plugin sees the previous one's text."""
-        self.plugins.call_each(hook, draft=draft, app=self)
+        """Run before_send / after_reply: each plugin sees the previous one's text.
+        A plugin that fails or overruns its time limit leaves the text as it was."""
+        self.plugins.filter(hook, draft, app=self)
         if not isinstance(draft.text, str):
             raise RmmError(f"a {hook} plugin left a non-text message")
         return draft.text
@@ -189,9 +198,13 @@ class App:
     # -- life cycle ----------------------------------------------------------
 
     def start(self) -> None:
+        """Run the startup hooks in the background: a slow or stuck plugin must
+        not hold up the tray, the popup or a command (each has its time limit)."""
         if not self._started:
             self._started = True
-            self.plugins.call_each("startup", app=self)
+            plugins = self.plugins  # loaded here, so failures to load show now
+            threading.Thread(target=plugins.call_each, args=("startup",), kwargs={"app": self},
+                             name="rmm-plugin-startup", daemon=True).start()
 
     def close(self) -> None:
         if self._started:

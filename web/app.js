@@ -12,6 +12,9 @@ const els = {
 };
 let generating = false;
 let currentChat = null;
+// The text last sent, until the core confirms it was stored (the user's message
+// comes back): a send that fails before that gives it back to the input.
+let pending = null;
 // Other scripts of the page (models.js) hook in here: events by type, and what
 // a view does when it is shown, asked to take focus, or sent Esc.
 const views = {
@@ -40,8 +43,30 @@ function call(method, ...args) {
   return a[method](...args).catch((err) => showError(String(err && err.message || err)));
 }
 
-function showError(message) {
+// What an error offers to do about it, as buttons next to the message: the popup
+// never tells a person to go and type a command.
+const errorActions = {
+  get_model: ["Get a model", () => { showError(""); setView("models"); $("pane-browse").click(); }],
+  // The Models view's "On this computer" pane: your models, and GGUF files found
+  // on this computer with an Import button each.
+  import_file: ["Import a file…", () => { showError(""); setView("models"); $("pane-installed").click(); }],
+};
+
+function showError(message, actions) {
   els.error.textContent = message;
+  const buttons = (actions || []).filter((a) => errorActions[a]).map((a) => {
+    const [label, run] = errorActions[a];
+    const b = toolButton(label, run);
+    b.className = "small";
+    b.dataset.action = a;
+    return b;
+  });
+  if (buttons.length) {
+    const row = document.createElement("span");
+    row.className = "error-actions";
+    row.append(...buttons);
+    els.error.append(row);
+  }
   els.error.hidden = !message;
 }
 
@@ -177,9 +202,16 @@ function clearMessages() {
 
 const handlers = {
   state(ev) {
+    // The picker follows the models folder (the core sends the list again on
+    // show and when models come or go); the model in use stays listed.
     const names = ev.models || [];
-    els.model.replaceChildren(...names.map((n) => { const o = document.createElement("option"); o.value = n; o.textContent = n; return o; }));
-    if (ev.model) els.model.value = ev.model;
+    if (ev.model && !names.includes(ev.model)) names.push(ev.model);
+    const option = (value, label) => { const o = document.createElement("option"); o.value = value; o.textContent = label; return o; };
+    els.model.replaceChildren(...names.map((n) => option(n, n)));
+    if (!names.length) els.model.append(option("", "No models yet"));
+    els.model.value = ev.model || "";
+    // A model arrived: the "no model yet" message and its buttons have done their job.
+    if (names.length && els.error.querySelector('[data-action="get_model"]')) showError("");
     const labels = { idle: ev.model ? "ready" : "no model", loading: "loading…", generating: "writing…", error: "error" };
     els.state.textContent = labels[ev.status] || ev.status || "";
     if (ev.error) showError(ev.error);
@@ -191,6 +223,7 @@ const handlers = {
     setGenerating(false);
   },
   message(ev) {
+    if (ev.message.role === "user") pending = null;
     renderMessage(ev.message);
     if (ev.chat_id) currentChat = ev.chat_id;
     if (ev.message.role === "assistant" && !ev.message.streaming) { setGenerating(false); updateLastTools(); }
@@ -209,8 +242,19 @@ const handlers = {
       return li;
     }));
   },
-  error(ev) { showError(ev.message); setGenerating(false); updateLastTools(); },
-  focus() { views[currentView()].focus(); },
+  error(ev) {
+    const back = ev.text != null ? ev.text : pending && pending.text;
+    if (back && !els.input.value) {  // nothing was stored: the text goes back, not lost
+      els.input.value = back;
+      if (pending && pending.editing) els.input.dataset.editing = "1";
+      autosize();
+    }
+    pending = null;
+    showError(ev.message, ev.actions);
+    setGenerating(false);
+    updateLastTools();
+  },
+  focus() { call("refresh"); views[currentView()].focus(); },
   view(ev) { setView(ev.name); },
   prefill(ev) { els.input.value = ev.text || ""; autosize(); els.input.focus(); },
 };
@@ -228,6 +272,7 @@ function send() {
   const text = els.input.value;
   if (!text.trim() || generating) return;
   const editing = els.input.dataset.editing === "1";
+  pending = { text, editing };
   els.input.value = "";
   delete els.input.dataset.editing;
   autosize();

@@ -128,11 +128,15 @@ class Turn:
                 self._save_reply(reply, self.text, finished)
 
     def _save_reply(self, reply: ChatMessage, text: str, finished: bool) -> None:
-        if finished:
-            draft = MessageDraft(text=text, chat_id=self.chat_id, role="assistant",
-                                 model=self.model_name)
-            text = self.app.filter_message("after_reply", draft)
-        reply.content = text
-        reply.interrupted = not finished
-        self.app.history.append_message(self.chat_id, reply)
-        self.result.reply = reply
+        try:
+            if finished:
+                draft = MessageDraft(text=text, chat_id=self.chat_id, role="assistant",
+                                     model=self.model_name)
+                text = self.app.filter_message("after_reply", draft)
+        finally:
+            # Whatever the filters did (raised, or a Ctrl+C while they ran), a reply
+            # that was complete on screen is saved complete: unfiltered if need be.
+            reply.content = text
+            reply.interrupted = not finished
+            self.app.history.append_message(self.chat_id, reply)
+            self.result.reply = reply

@@ -123,11 +123,12 @@ def chats_show(args: argparse.Namespace) -> int:
 
 def plugins_list(args: argparse.Namespace) -> int:
     app = App.open(safe_mode=args.safe_mode)
-    infos = list(app.plugins.infos.values())
-    # Calling the registration hooks once shows plugins that fail inside them.
+    # Calling the registration hooks once shows plugins that fail (or hang) inside them.
     app.templates()
     app.sources()
     app.plugins.collect("register_history_backends", lambda o: True, "", app=app)
+    # Every plugin tried, those refused for a name already taken included.
+    infos = list(app.plugins.tried)
     if args.json:
         print_json([i.to_dict() for i in infos])
         return 0

@@ -18,7 +18,7 @@ from rmm_tray.chat.history import ChatMessage
 from rmm_tray.desktop.render import StreamRenderer, render_markdown
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import describe
-from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
+from rmm_tray.models.store import ModelNotFound, exact_model, list_models
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Emit = Callable[[dict[str, Any]], None]
+
+NO_MODEL = "No model yet: get one from the Hub, or import a GGUF file you already have."
 
 
 def message_event(m: ChatMessage) -> dict[str, Any]:
@@ -77,21 +79,32 @@ class ChatController:
         except ModelNotFound:
             return None
 
+    def status(self) -> str:
+        """What the popup, the tray icon and ``rmm-tray status`` all show: the
+        engine's state, or "error" while the engine is idle after a failure. A
+        failure (a load, a reply) stays shown until the next action succeeds or
+        starts: a load, a message, an unload."""
+        state = self.app.engine_status().state
+        if state == "idle" and self._turn is not None:
+            return "generating"  # queued for the engine, about to start
+        if state == "idle" and self.last_error:
+            return "error"
+        return state
+
     def state_event(self) -> dict[str, Any]:
-        status = self.app.engine_status()
         model = self.current_model()
         name = self.app.model_name(model) if model is not None else None
-        state = status.state
-        if state == "idle" and self._turn is not None:
-            state = "generating"  # queued for the engine, about to start
-        elif state == "idle" and self.last_error:
-            state = "error"
-        return {"type": "state", "models": self.models(), "model": name, "status": state,
+        return {"type": "state", "models": self.models(), "model": name, "status": self.status(),
                 "error": self.last_error}
 
     def push_state(self) -> None:
         self.emit(self.state_event())
         self.on_state()
+
+    def refresh_state(self) -> None:
+        """The page asks again (on show): the models folder may have changed
+        behind the app's back (the CLI, a file manager)."""
+        self.emit(self.state_event())
 
     # -- actions (any thread; never block) --------------------------------------
 
@@ -139,12 +152,15 @@ class ChatController:
 
     def unload(self) -> None:
         self.app.engine.unload().result()
+        self.last_error = None  # an unload that worked is the next successful action
         self.push_state()
 
     # -- work ------------------------------------------------------------------
 
     def _load(self, name: str) -> None:
-        path = resolve_model(name, self.app.home.models)
+        # Only a model named as the list names it: the page (or a peer on the IPC
+        # socket) must not make the engine open an arbitrary path.
+        path = exact_model(name, self.app.home.models)
         self.model = path
         self.last_error = None
         future = self.app.engine.load(path)
@@ -167,6 +183,9 @@ class ChatController:
 
         with self._idle:
             self._idle.wait_for(lambda: self._turn is None)
+            if self.current_model() is None:
+                self._no_model(text)
+                return None
             if redo:
                 if self.chat_id is None:
                     return None
@@ -188,6 +207,13 @@ class ChatController:
             self._turn = turn
             self.chat_id = turn.chat_id
             return turn
+
+    def _no_model(self, text: str | None) -> None:
+        """Nothing to answer with: say so with what the person can do about it, in
+        the popup (not a CLI command), and hand the text back for the input. Not
+        an error state: the tray stays as it is and the label says "no model"."""
+        self.emit({"type": "error", "message": NO_MODEL, "actions": ["get_model", "import_file"],
+                   "text": text})
 
     def _run_turn(self, text: str | None, redo: bool = False) -> None:
         from rmm_tray.engine import Done, Failed

@@ -62,6 +62,11 @@ hide_on_blur = false
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.
 disabled = []
+# Seconds a plugin may take before it is skipped for the rest of the session:
+# in any hook but startup, then in startup (which runs in the background) and
+# while it is imported.
+hook_timeout_s = 5.0
+startup_timeout_s = 30.0
 # A plugin's own settings go in a table named after the plugin. The Hugging Face
 # plugin's, for example:
 #

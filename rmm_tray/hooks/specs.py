@@ -3,7 +3,10 @@
 A plugin is a module (or object) with functions marked ``@hookimpl`` whose names
 are the hooks below. It may accept any subset of a hook's arguments, by name.
 One plugin failing (on import or inside a hook) is logged and reported by
-``rmm-tray plugins``; the other plugins and the app keep working.
+``rmm-tray plugins``; the other plugins and the app keep working. Plugin code
+runs on a thread of its own with a time limit (``[plugins] hook_timeout_s``,
+``startup_timeout_s``): a plugin that overruns it is skipped for the session, and
+nothing it raises (``SystemExit`` included) ends the app.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def register_history_backends(register: Callable[["HistoryBackend"], None], app:
 
 @hookspec
 def startup(app: "PluginApp") -> None:
-    """The app has started: ``app.home``, ``app.config`` and ``app.engine`` are ready."""
+    """The app has started: ``app.home``, ``app.config`` and ``app.engine`` are ready.
+    Runs in the background: nothing waits for it, other hooks may run before it returns."""
 
 
 @hookspec

@@ -57,11 +57,13 @@ class DesktopApp:
     def run(self) -> int:
         try:
             self.server = ipc.Server(self.app.home.root, self.handle).start()
+        except ipc.StuckInstance:
+            raise  # its one line says so; asking it to show would only wait again
         except ipc.AlreadyRunning:
             ipc.request(self.app.home.root, {"cmd": "show"})
             print("RunMyModel is already running; its chat window is open.", file=sys.stderr)
             return 0
-        self.app.start()
+        self.app.start()  # plugins' startup hooks run in the background, never in the way
         self.popup.start()
         self.models.start()  # resumes what a previous run left, in the background
         if self.use_hotkey:

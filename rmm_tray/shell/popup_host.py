@@ -12,6 +12,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from rmm_tray.desktop import ipc
+
 log = logging.getLogger(__name__)
 
 RESTART_DELAY_S = 0.5
@@ -76,10 +78,19 @@ class PopupHost:
             if conn is None:
                 return False
             try:
-                conn.send(message)
+                ipc.send_json(conn, message)
                 return True
-            except OSError:
+            except ipc.BadMessage as exc:  # too large or not JSON: this message only
+                log.error("not sent to the popup: %s", exc)
+                return False
+            except OSError as exc:
+                # Gone, or stalled past the limit (a stopped popup): a half-written
+                # message leaves the link out of step, so end it; the popup process
+                # sees the end, quits, and a new one starts.
+                log.warning("the link to the popup failed (%s); closing it",
+                            str(exc) or type(exc).__name__)
                 self._conn = None
+                ipc.hang_up(conn)
                 return False
 
     def page(self, data: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 from importlib.resources import files
-from multiprocessing.connection import Client, Connection
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -109,17 +109,22 @@ class CoreLink:
     def call(self, method: str, *args: Any) -> None:
         """One way: the core answers with events to the page, never a reply."""
         with self._send_lock:
-            self.conn.send({"cmd": "js", "method": method, "args": list(args)})
+            ipc.send_json(self.conn, {"cmd": "js", "method": method, "args": list(args)})
 
     def run(self) -> None:
         while True:
             try:
-                message = self.conn.recv()
-            except (EOFError, OSError):
-                log.info("the core went away; closing the popup")
+                message = ipc.recv_json(self.conn)
+            except (EOFError, OSError, ipc.IPCError) as exc:
+                # The core went away, stalled mid-message or sent something that is
+                # not JSON: the link cannot be trusted any more; the core starts a new popup.
+                log.info("the link to the core ended (%s); closing the popup",
+                         str(exc) or type(exc).__name__)
                 self._quit()
                 return
             try:
+                if not isinstance(message, dict):
+                    raise TypeError(f"not an event: {type(message).__name__}")
                 self._dispatch(message)
             except Exception:  # one bad message must not end the link
                 log.exception("popup could not handle %r", message)
@@ -137,7 +142,8 @@ class CoreLink:
             if self.window is not None and message.get("what") in PROBES:
                 result = self.window.evaluate_js(PROBES[message["what"]])
             with self._send_lock:
-                self.conn.send({"cmd": "probe-result", "id": message.get("id"), "result": result})
+                ipc.send_json(self.conn, {"cmd": "probe-result", "id": message.get("id"),
+                                          "result": result})
         elif event == "config":
             self.hide_on_blur = bool(message.get("hide_on_blur"))
         elif event == "quit":
@@ -270,8 +276,8 @@ def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     home = Path(argv[0])
-    conn = Client(ipc.address_for(home), family=ipc.family(), authkey=ipc.read_key(home))
-    conn.send({"cmd": "popup-hello"})
+    conn = ipc.connect(home)
+    ipc.send_json(conn, {"cmd": "popup-hello"})
     link = CoreLink(conn)
     index = files("rmm_tray.web").joinpath("index.html")
     window = webview.create_window(
