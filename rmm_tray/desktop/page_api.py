@@ -50,6 +50,8 @@ PAGE_API: dict[str, PageMethod] = {
     "open_chat": _m(CHAT, "open_chat", "chat_id:text"),
     "list_chats": _m(CHAT, "list_chats"),
     "set_model": _m(CHAT, "set_model", "name:text"),
+    # The models and the state again (the popup was shown: models may have changed).
+    "refresh": _m(CHAT, "refresh_state"),
     # The page has loaded (again, after a popup restart).
     "ready": _m(DESKTOP, "page_ready"),
     # The Models view.

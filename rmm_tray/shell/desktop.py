@@ -147,7 +147,7 @@ class DesktopApp:
         loaded = self.app.loaded
         return {"ok": True, "pid": os.getpid(), "popup_pid": self.popup.pid,
                 "popup_starts": self.popup.starts, "popup_connected": self.popup.connected,
-                "state": self.app.engine_status().state,
+                "state": self.controller.status(), "error": self.controller.last_error,
                 "model": loaded.name if loaded else None,
                 "n_ctx": loaded.n_ctx if loaded else None,
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
@@ -217,13 +217,17 @@ class DesktopApp:
             return f"RunMyModel · {self._download_line}"
         status = self.app.engine_status()
         model = self.app.model_name(status.model) if status.model else "no model"
+        if self.controller.status() == "error":
+            return f"RunMyModel · {model} · error: {self.controller.last_error}"
         return f"RunMyModel · {model} · {status.state}"
 
     def _state_changed(self, *, refresh_menu: bool = True) -> None:
         if self.tray is None:
             return
         error = self.controller.last_error
-        state = "error" if error else self.app.engine_status().state
+        # The popup's rule, so the icon, the popup and `status` agree: red while idle
+        # after a failure, until the next action succeeds or starts.
+        state = self.controller.status()
         self.tray.show_state(state, self.tooltip(), refresh_menu=refresh_menu)
         if error and error != self._notified:
             self.tray.notify(error)
@@ -252,6 +256,8 @@ class DesktopApp:
                 now = (tuple(self.controller.models()), self.app.home.chats.stat().st_mtime)
                 if now != seen and self.tray is not None:
                     self.tray.refresh()
+                if seen and now[0] != seen[0]:
+                    self.controller.refresh_state()  # the popup's model picker follows too
                 seen = now
             except Exception:  # a worker thread is an edge
                 log.debug("menu refresh failed", exc_info=True)
