@@ -155,10 +155,14 @@ class App:
         that, and ``explicit`` values (a CLI flag, a UI control; None = not given)
         over both."""
         from rmm_tray.engine import GenParams
+        from rmm_tray.home.config import MODEL_SETTING_KEYS
+        from rmm_tray.models.settings import checked_setting
 
         name = self.model_name(model) if model is not None else ""
         value = self.config.model_value
-        given = {k: v for k, v in explicit.items() if v is not None}
+        # A flag or a control goes through the rule config.toml's values do.
+        given = {k: checked_setting(k, v) if k in MODEL_SETTING_KEYS else v
+                 for k, v in explicit.items() if v is not None}
         return GenParams(**{
             "max_tokens": int(value(name, "max_tokens")),
             "temperature": float(value(name, "temperature")),

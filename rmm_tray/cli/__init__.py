@@ -77,5 +77,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         from rmm_tray.cli.errors import report
 
-        print(f"rmm-tray: error: {report(exc)}", file=sys.stderr)
+        print(f"rmm-tray: error: {report(exc, argv)}", file=sys.stderr)
         return EXIT_ERROR

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rmm_tray.cli.output import json_line
+from rmm_tray.errors import RmmError
 
 
 def add_parser(sub: Any) -> None:
@@ -20,12 +21,53 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-t", "--template", metavar="NAME", help="use a prompt template")
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                    help="fill a template variable (repeatable)")
-    p.add_argument("--max-tokens", type=int, metavar="N")
-    p.add_argument("--temperature", type=float, metavar="T")
+    p.add_argument("--max-tokens", type=_setting("max_tokens"), metavar="N")
+    p.add_argument("--temperature", type=_setting("temperature"), metavar="T")
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="JSON lines: tokens, then done or error")
     p.add_argument("--stats", action="store_true", help="print speed figures to stderr")
     p.set_defaults(run=run, interactive=False)
+    _json_usage_errors(p)
+
+
+def _setting(key: str) -> Any:
+    """An argparse type for a [generation] setting: the rule config.toml and
+    `models set` apply, so a flag cannot pass what they refuse."""
+
+    def parse(text: str) -> Any:
+        from rmm_tray.models.settings import checked_setting
+
+        try:
+            return checked_setting(key, text)
+        except RmmError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = key
+    return parse
+
+
+def _json_usage_errors(parser: argparse.ArgumentParser) -> None:
+    """With --json, a usage error (a bad flag value) is also the JSON error line a
+    script reading stdout waits for; argparse alone only writes to stderr."""
+    parse_known_args, error = parser.parse_known_args, parser.error
+    wants_json = False
+
+    def parse(args: Any = None, namespace: Any = None) -> Any:
+        nonlocal wants_json
+        wants_json = "--json" in list(args or ())
+        return parse_known_args(args, namespace)
+
+    def on_error(message: str) -> Any:
+        if wants_json:
+            json_line({"type": "error", "message": message})
+        return error(message)
+
+    parser.parse_known_args = parse  # type: ignore[method-assign]
+    parser.error = on_error  # type: ignore[method-assign]
+
+
+class _Usage(RmmError):
+    """A mistake in the command line found after parsing (an empty prompt)."""
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, str]:
@@ -33,12 +75,35 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"rmm-tray chat: error: --var needs KEY=VALUE, got {pair!r}")
+            raise _Usage(f"--var needs KEY=VALUE, got {pair!r}")
         out[key] = value
     return out
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.json:
+        return _run(args)
+    # Every failure of a --json chat ends with the error line a script waits
+    # for, on stdout, besides the usual line on stderr.
+    from rmm_tray.cli.errors import report
+
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        json_line({"type": "error", "message": "stopped"})
+        raise
+    except SystemExit:
+        raise  # argparse's own exits have printed their JSON line already
+    except Exception as exc:
+        line = report(exc, [v for v in vars(args).values() if isinstance(v, str)])
+        json_line({"type": "error", "message": line})
+        if args.debug:
+            raise
+        print(f"rmm-tray: error: {line}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
 
     variables = _parse_vars(args.var)
@@ -53,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         prompt = sys.stdin.read() if args.prompt in ("-", None) else args.prompt
         text, system = _compose(app, args, prompt, variables)
         if not text.strip():
-            raise SystemExit("rmm-tray chat: error: empty prompt")
+            raise _Usage("empty prompt")
         return _one_turn(app, args, text, system, params, model, chat_id)
     finally:
         app.close()
@@ -115,7 +180,10 @@ def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: 
                 print(f"rmm-tray: error: {event.message}", file=sys.stderr)
                 return 1
     except KeyboardInterrupt:
-        if not args.json:
+        if args.json:
+            json_line({"type": "error", "message": "stopped; the partial reply is saved",
+                       "chat_id": turn.chat_id})
+        else:
             out.write("\n")
         print("rmm-tray: stopped; the partial reply is saved", file=sys.stderr)
         return 130

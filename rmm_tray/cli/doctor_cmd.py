@@ -17,9 +17,19 @@ from rmm_tray.hooks.doctor import DoctorCheck as Check
 if TYPE_CHECKING:
     from rmm_tray.home.paths import DataHome
 
-AMX_FIX = ('rebuild llama-cpp-python without AMX: CMAKE_ARGS="-DCMAKE_C_FLAGS=-mno-amx-int8 '
-           '-DCMAKE_CXX_FLAGS=-mno-amx-int8" pip install --force-reinstall --no-cache-dir '
-           'llama-cpp-python (make setup does this)')
+#: On x86-64, every build of llama.cpp gets these (README): with AMX compiled in,
+#: CPUs that have it crash on the first token (llama.cpp issue 20824).
+NO_AMX_FLAGS = "-DCMAKE_C_FLAGS=-mno-amx-int8 -DCMAKE_CXX_FLAGS=-mno-amx-int8"
+AMX_FIX = (f'rebuild llama-cpp-python without AMX: CMAKE_ARGS="{NO_AMX_FLAGS}" pip install '
+           '--force-reinstall --no-cache-dir llama-cpp-python (make setup does this)')
+
+
+def gpu_fix(machine: str | None = None) -> str:
+    """How to rebuild llama-cpp-python with CUDA; on x86-64 without AMX as well,
+    or the GPU build would bring the crash back."""
+    machine = (machine or platform.machine()).lower()
+    flags = "-DGGML_CUDA=on" + (f" {NO_AMX_FLAGS}" if machine in ("x86_64", "amd64", "x64") else "")
+    return f'for NVIDIA: CMAKE_ARGS="{flags}" pip install --force-reinstall --no-cache-dir llama-cpp-python'
 
 
 def add_parser(sub: Any) -> None:
@@ -56,9 +66,7 @@ def _llama_checks() -> list[Check]:
         checks.append(Check("AMX", "fail", "this CPU has AMX and llama.cpp was built with it: "
                             "it crashes on the first token (llama.cpp issue 20824)", AMX_FIX))
     if not gpu:
-        checks.append(Check("GPU", "warn", "this build runs on the CPU only",
-                            'for NVIDIA: CMAKE_ARGS="-DGGML_CUDA=on" pip install '
-                            "--force-reinstall --no-cache-dir llama-cpp-python"))
+        checks.append(Check("GPU", "warn", "this build runs on the CPU only", gpu_fix()))
     return checks
 
 

@@ -3,16 +3,20 @@ unexpected one in the log file."""
 
 from __future__ import annotations
 
+import sys
 import traceback
+from collections.abc import Sequence
 
 from rmm_tray.errors import describe, is_for_person
 
 LOG_NAME = "rmm-tray.log"
 
 
-def report(exc: BaseException) -> str:
-    """The line to print; an unexpected error's traceback goes to logs/rmm-tray.log."""
-    line = describe(exc)
+def report(exc: BaseException, argv: Sequence[str] | None = None) -> str:
+    """The line to print; an unexpected error's traceback goes to logs/rmm-tray.log.
+    An argument (``argv``, default the command line's) with a newline in it, such
+    as a pasted id, shows escaped where the message names it: one line still."""
+    line = describe(exc, sys.argv[1:] if argv is None else argv)
     if not is_for_person(exc):
         where = _write_traceback(exc)
         line = line.replace("see the log", f"see {where}" if where else "run with --debug")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,27 @@ def add_actions(msub: Any) -> None:
     files.set_defaults(run=run_files)
 
 
+#: What the Hub accepts as a repository id: OWNER/NAME, each of letters, digits,
+#: '-', '_' and '.', neither starting nor ending with '-' or '.', no '--' or '..'.
+_REPO_PART = r"(?!.*(?:--|\.\.))[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,94}[A-Za-z0-9_])?"
+_REPO_ID = re.compile(rf"{_REPO_PART}/{_REPO_PART}")
+
+
+def is_repo_id(text: str) -> bool:
+    return _REPO_ID.fullmatch(text) is not None
+
+
+def checked_repo_id(text: str) -> str:
+    """``text`` when the Hub could have such a repository; else one line saying
+    what a repository id looks like (the Hub client's own message is a paragraph)."""
+    from rmm_tray.errors import RmmError, escaped
+
+    if not is_repo_id(text):
+        raise RmmError(f"'{escaped(text)}' is not a Hub repository id: OWNER/NAME, of letters, "
+                       "digits, '-', '_' and '.'")
+    return text
+
+
 def run_search(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import catalogue
 
@@ -55,8 +77,9 @@ def run_search(args: argparse.Namespace) -> int:
 def run_files(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import catalogue, repo_files
 
+    repo = checked_repo_id(args.repo)
     app = App.open(safe_mode=args.safe_mode)
-    details = catalogue(app).repo(args.repo)
+    details = catalogue(app).repo(repo)
     rows = repo_files(app, details)
     if args.json:
         print_json({"id": details.id, "summary": details.summary, "license": details.license,

@@ -19,8 +19,9 @@ def add_actions(msub: Any) -> None:
     info.add_argument("--json", action="store_true")
     info.set_defaults(run=run_info)
 
-    default = msub.add_parser("default", help="the model loaded on first use")
-    default.add_argument("name")
+    default = msub.add_parser("default", help="the model loaded on first use: show it, or set it "
+                              "to NAME")
+    default.add_argument("name", nargs="?")
     default.add_argument("--json", action="store_true")
     default.set_defaults(run=run_default)
 
@@ -48,7 +49,11 @@ def run_info(args: argparse.Namespace) -> int:
     try:
         data = model_info(app, args.name)
     except ModelNotFound:
-        if args.name.count("/") != 1 or not app.remote_sources():
+        from rmm_tray.cli.hub_cmds import is_repo_id
+
+        # Only a name the Hub could have: the Hub client's own complaint about
+        # anything else ("hf:owner/repo") is a paragraph, and the local miss says it.
+        if not is_repo_id(args.name) or not app.remote_sources():
             raise
         # Not a local model but shaped like owner/repo: what the Hub has under that name.
         from rmm_tray.cli.hub_cmds import run_files
@@ -103,11 +108,33 @@ def run_default(args: argparse.Namespace) -> int:
     from rmm_tray.models.manage import set_default
 
     app = App.open(safe_mode=args.safe_mode)
+    if args.name is None:
+        return _show_default(app, args)
     name = set_default(app, args.name)
     if args.json:
         print_json({"default": name})
     else:
         print(f"default model: {name}")
+    return 0
+
+
+def _show_default(app: Any, args: argparse.Namespace) -> int:
+    from rmm_tray.models.store import ModelNotFound
+
+    configured = str(app.config["model"]["default"])
+    try:
+        name: str | None = app.model_name(app.default_model())
+    except ModelNotFound:
+        if configured or not args.json:
+            raise  # a default that names no model (any more), or no models at all
+        name = None
+    if args.json:
+        print_json({"default": name, "configured": configured})
+    elif configured:
+        print(f"default model: {name}")
+    else:
+        print(f"default model: {name} (none set: the first in models/; "
+              "'rmm-tray models default NAME' sets one)")
     return 0
 
 

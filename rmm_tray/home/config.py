@@ -7,6 +7,8 @@ person edits and the values the code falls back to cannot drift apart.
 from __future__ import annotations
 
 import copy
+import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from rmm_tray.errors import RmmError
-from rmm_tray.home.atomic import atomic_write_text
+from rmm_tray.home import settings_check
+from rmm_tray.home.atomic import atomic_write_text, locked
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_TEXT = """\
 # RunMyModel tray settings. Delete a line to get its default back.
@@ -102,7 +107,12 @@ MODEL_SETTING_KEYS: dict[str, str] = {
 
 
 class ConfigError(RmmError):
-    """config.toml cannot be read; the message is one line."""
+    """config.toml cannot be read; the message is one line. ``where`` is the
+    table and key of a bad value, for the loader to add its line number."""
+
+    def __init__(self, message: str, *, where: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.where = where
 
 
 def _defaults() -> dict[str, Any]:
@@ -112,9 +122,18 @@ def _defaults() -> dict[str, Any]:
 _DEFAULTS = _defaults()
 
 
+#: Unknown keys already warned about, so a process says it once, not per load.
+_WARNED: set[str] = set()
+#: Tables whose keys belong to someone else: plugins' own and per-model tables
+#: (checked on their own).
+_OPEN_TABLES = ("plugins", "models")
+
+
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
+        if key not in base and where.rstrip(".") not in _OPEN_TABLES:
+            _warn_unknown(f"[{where.rstrip('.')}] {key}" if where else key)
         if isinstance(out.get(key), dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config.toml: [{where}{key}] must be a table")
@@ -130,7 +149,32 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[
     return out
 
 
-def check_model_setting(model: str, key: str, value: Any) -> None:
+def _warn_unknown(name: str) -> None:
+    # A typo or a setting from another version: the app runs on, but says it once.
+    if name not in _WARNED:
+        _WARNED.add(name)
+        log.warning("config.toml: unknown setting %s is ignored", name)
+
+
+def _check_values(data: dict[str, Any]) -> None:
+    """Each value of a known section within what the app can use."""
+    for section, rules in settings_check.RULES.items():
+        for key in rules:
+            what = settings_check.problem(section, key, data[section][key])
+            if what is not None:
+                raise ConfigError(f"config.toml: [{section}] {key} must be {what}, "
+                                  f"got {_shown(data[section][key])}", where=(section, key))
+    disabled = data["plugins"]["disabled"]
+    if not all(isinstance(name, str) for name in disabled):
+        raise ConfigError(f"config.toml: [plugins] disabled must be a list of plugin names, "
+                          f"got {_shown(disabled)}", where=("plugins", "disabled"))
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:60]
+
+
+def check_model_type(model: str, key: str, value: Any) -> None:
     """One per-model setting against the type of the default it overrides."""
     where = f'models."{model}".{key}'
     section = MODEL_SETTING_KEYS.get(key)
@@ -140,6 +184,16 @@ def check_model_setting(model: str, key: str, value: Any) -> None:
     default = _DEFAULTS[section][key]
     if not _same_kind(default, value):
         raise ConfigError(f"config.toml: {where} should be {type(default).__name__}, got {value!r}")
+
+
+def check_model_setting(model: str, key: str, value: Any) -> None:
+    """One per-model setting: the type of the default it overrides, and the range
+    of that setting (the same rule as in [model] and [generation])."""
+    check_model_type(model, key, value)
+    what = settings_check.problem(MODEL_SETTING_KEYS[key], key, value)
+    if what is not None:
+        raise ConfigError(f'config.toml: [models."{model}"] {key} must be {what}, '
+                          f"got {_shown(value)}", where=("models", model, key))
 
 
 def _check_plugins(plugins: dict[str, Any]) -> None:
@@ -202,21 +256,62 @@ class Config:
     @classmethod
     def load(cls, path: Path, *, create: bool = True) -> "Config":
         if not path.exists():
-            if create:
-                atomic_write_text(path, DEFAULT_CONFIG_TEXT)
-            return cls(copy.deepcopy(_DEFAULTS), path)
+            if not create:
+                return cls(copy.deepcopy(_DEFAULTS), path)
+            # Under the edit lock, and only if still absent: another process may
+            # have written its first edit since the check above.
+            with locked(path):
+                if not path.exists():
+                    atomic_write_text(path, DEFAULT_CONFIG_TEXT)
+                    return cls(copy.deepcopy(_DEFAULTS), path)
         try:
-            user = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+            user = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config.toml: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config.toml: cannot read: {exc}") from None
-        return cls.from_dict(user, path)
+        try:
+            return cls.from_dict(user, path)
+        except ConfigError as exc:
+            line = line_of(text, exc.where) if exc.where else None
+            if line is None:
+                raise
+            raise ConfigError(f"{exc} (line {line})", where=exc.where) from None
 
     @classmethod
     def from_dict(cls, user: dict[str, Any], path: Path | None = None) -> "Config":
         """The defaults with ``user`` over them, checked; raises ConfigError."""
         data = _merge(_DEFAULTS, user)
         _check_plugins(data["plugins"])
+        _check_values(data)
         _check_models(data["models"])
         return cls(data, path)
+
+
+_HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
+
+
+def line_of(text: str, where: tuple[str, ...]) -> int | None:
+    """The line (from 1) of ``where`` (tables..., key) in a TOML text, when it is
+    written plainly (``[table]`` then ``key = ...``); None otherwise. tomllib keeps
+    no positions, and a bad value is rare enough to scan for."""
+    *table, key = where
+    current: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            try:
+                parsed = tomllib.loads(f"[{header[1]}]")
+            except tomllib.TOMLDecodeError:
+                continue
+            current = []
+            while isinstance(parsed, dict) and len(parsed) == 1:
+                name, parsed = next(iter(parsed.items()))
+                current.append(name)
+            continue
+        if current == table:
+            written = line.split("=", 1)[0].strip() if "=" in line else ""
+            if written.strip("\"'") == key:
+                return number
+    return None

@@ -2,7 +2,10 @@
 
 tomlkit edits the document in place, so a person's comments, order and spacing
 survive. Every change is checked as a whole config before it is written, and
-written atomically: a bad value leaves the file as it was.
+written atomically: a bad value leaves the file as it was. A config.toml that is
+a link stays one (the change lands in its target), and each edit holds the
+file's lock from reading to writing, so edits made at the same time by several
+processes (eight `models set` at once) all land.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from rmm_tray.home.atomic import atomic_write_text
+from rmm_tray.home import settings_check
+from rmm_tray.home.atomic import atomic_write_text, locked
 from rmm_tray.home.config import (
     DEFAULT_CONFIG_TEXT,
     MODEL_SETTING_KEYS,
     Config,
     ConfigError,
     check_model_setting,
+    check_model_type,
 )
+
+_DEFAULTS = Config.defaults()
 
 
 def parse_value(raw: str) -> Any:
@@ -36,12 +43,13 @@ def parse_value(raw: str) -> Any:
     except tomllib.TOMLDecodeError:
         return raw
     if isinstance(value, (dict, list)):
-        raise ConfigError(f"'{raw}' is not a single value")
+        raise ConfigError(f"{raw!r} is not a single value")
     return value
 
 
 def parse_assignments(pairs: list[str], model: str) -> dict[str, Any]:
-    """``["key=value", ...]`` into checked per-model settings; ConfigError on the first bad one."""
+    """``["key=value", ...]`` into checked per-model settings; ConfigError on the
+    first bad one: its type as config.toml words it, its range as the form does."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -49,8 +57,12 @@ def parse_assignments(pairs: list[str], model: str) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"expected KEY=VALUE, got {pair!r}")
         value = parse_value(raw.strip())
-        check_model_setting(model, key, value)
-        out[key] = value
+        check_model_type(model, key, value)
+        section = MODEL_SETTING_KEYS[key]
+        try:
+            out[key] = settings_check.parse(section, key, value, _DEFAULTS[section][key])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     return out
 
 
@@ -60,17 +72,18 @@ def edit_config(path: Path, change: Callable[[Any], None]) -> Config:
     new Config."""
     import tomlkit
 
-    try:
-        text = path.read_text(encoding="utf-8") if path.exists() else DEFAULT_CONFIG_TEXT
-        doc = tomlkit.parse(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config.toml: cannot read: {exc}") from None
-    except tomlkit.exceptions.ParseError as exc:
-        raise ConfigError(f"config.toml: {exc}") from None
-    change(doc)
-    out = tomlkit.dumps(doc)
-    config = Config.from_dict(tomllib.loads(out), path)
-    atomic_write_text(path, out)
+    with locked(path):
+        try:
+            text = path.read_text(encoding="utf-8") if path.exists() else DEFAULT_CONFIG_TEXT
+            doc = tomlkit.parse(text)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config.toml: cannot read: {exc}") from None
+        except tomlkit.exceptions.ParseError as exc:
+            raise ConfigError(f"config.toml: {exc}") from None
+        change(doc)
+        out = tomlkit.dumps(doc)
+        config = Config.from_dict(tomllib.loads(out), path)
+        atomic_write_text(path, out)  # through a link: the link stays, its target changes
     return config
 
 

@@ -46,9 +46,13 @@ def _state(state_dir: Path) -> dict[str, Any]:
 
 
 def _remember(state_dir: Path) -> None:
-    state = _state(state_dir)
-    state[_KEY] = STARTER_FILE
-    atomic_write_text(state_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
+    from rmm_tray.home.atomic import locked
+
+    # Locked from read to write: another process may be adding its own key.
+    with locked(state_dir / STATE_FILE):
+        state = _state(state_dir)
+        state[_KEY] = STARTER_FILE
+        atomic_write_text(state_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
 
 
 def starter_installed(state_dir: Path) -> bool:
