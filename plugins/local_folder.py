@@ -1,11 +1,18 @@
 """Imports GGUF files from a path on this machine: a file, or every GGUF in a folder.
 
 Importing links by default (no disk wasted); ``copy=True`` copies instead.
+
+Only regular files (and links to them) are imported. A FIFO, a device or a
+socket is never opened: reading a FIFO waits for a writer forever. Named by path,
+such a thing is a one-line error; met in a folder, it is skipped with a warning
+and the folder's other models are imported.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 
 from rmm_tray import ModelSource, Progress, SourceError, hookimpl, link_or_copy
@@ -15,12 +22,35 @@ log = logging.getLogger(__name__)
 GGUF_MAGIC = b"GGUF"
 
 
-def _is_gguf(path: Path) -> bool:
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _problem(path: Path) -> str | None:
+    """Why ``path`` cannot be imported (one line), or None for a GGUF file. The
+    type is checked before opening, and again on what was opened (O_NONBLOCK: a
+    FIFO swapped in meanwhile does not block the open itself)."""
     try:
-        with path.open("rb") as fh:
-            return fh.read(4) == GGUF_MAGIC
-    except OSError:
-        return False
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            return f"{path.name} is not a regular file ({_kind(mode)})"
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                return f"{path.name} is not a regular file ({_kind(mode)})"
+            head = fh.read(4)
+    except FileNotFoundError:
+        return f"{path.name} is missing (a link to a file that is gone?)"
+    except OSError as exc:
+        return f"{path.name}: {exc.strerror or exc}"
+    return None if head == GGUF_MAGIC else f"{path.name} is not a GGUF file"
 
 
 class LocalFolderSource(ModelSource):
@@ -28,21 +58,30 @@ class LocalFolderSource(ModelSource):
     description = "GGUF files already on this computer (a file or a folder)"
 
     def handles(self, ref: str) -> bool:
-        return Path(ref).expanduser().exists()
+        path = Path(ref).expanduser()
+        return path.exists() or path.is_symlink()  # a dangling link: say so, not "no such file"
 
     def fetch(
         self, ref: str, models_dir: Path, *, copy: bool = False, progress: Progress | None = None
     ) -> list[Path]:
         src = Path(ref).expanduser()
         if src.is_dir():
-            files = sorted(p for p in src.rglob("*.gguf") if p.is_file())
+            files = []
+            for path in sorted(src.rglob("*.gguf")):
+                if path.is_dir():
+                    continue  # a folder named *.gguf: rglob looks inside it anyway
+                problem = _problem(path)
+                if problem is None:
+                    files.append(path)
+                else:
+                    log.warning("skipped %s: %s", path, problem)
             if not files:
-                raise SourceError(f"no .gguf files in {src}")
+                raise SourceError(f"no GGUF files to import in {src}")
         else:
+            problem = _problem(src)
+            if problem is not None:
+                raise SourceError(problem)
             files = [src]
-        for path in files:
-            if not _is_gguf(path):
-                raise SourceError(f"{path.name} is not a GGUF file")
         return [link_or_copy(p, models_dir / p.name, copy=copy, progress=progress) for p in files]
 
 

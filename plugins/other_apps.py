@@ -13,7 +13,10 @@ A split model (``name-00001-of-00003.gguf``) is listed once, by its first part;
 importing it links every part under its own file name, which is how llama.cpp finds
 the others. Multimodal projectors (``mmproj-*``) are not chat models and are left out.
 
-Only the file system is read; no app is asked. The Hugging Face cache is read with
+Only the file system is read; no app is asked. Only regular files (and links to
+them) are opened: a FIFO, device or socket where a model, a manifest or a settings
+file should be is skipped with a warning naming it (a FIFO would block the read
+forever). The Hugging Face cache is read with
 huggingface_hub's own scanner (``scan_cache_dir``), imported only when there is a
 cache to read. A folder that is missing or unreadable is skipped with a debug line;
 an entry that is damaged is skipped by ``discover()`` with a warning, and ``fetch()``
@@ -27,6 +30,7 @@ import json
 import logging
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -167,9 +171,46 @@ def _safe(part: str) -> str:
     return "_" if part in ("", ".", "..") else part
 
 
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+class _NotRegular(OSError):
+    """Not a regular file; never opened."""
+
+
+def _open_regular(path: Path):  # type: ignore[no-untyped-def]
+    """``path`` opened for binary reading if it is a regular file (a link to one
+    counts), checked before opening and again on what was opened (O_NONBLOCK: a
+    FIFO swapped in meanwhile does not block the open itself); ``_NotRegular``
+    (an OSError) otherwise."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise _NotRegular(f"{path} is not a regular file ({_kind(mode)})")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    fh = os.fdopen(fd, "rb")
+    mode = os.fstat(fh.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        fh.close()
+        raise _NotRegular(f"{path} is not a regular file ({_kind(mode)})")
+    return fh
+
+
+def _read_text(path: Path) -> str:
+    """A small text file (a manifest, a settings file), only if it is a regular file."""
+    with _open_regular(path) as fh:
+        return fh.read(16 << 20).decode("utf-8")
+
+
 def _has_gguf_magic(path: Path) -> bool:
     try:
-        with path.open("rb") as fh:
+        with _open_regular(path) as fh:
             return fh.read(4) == GGUF_MAGIC
     except OSError:
         return False
@@ -258,8 +299,12 @@ def _check(files: list[Path]) -> tuple[str, bool]:
     """Why ``files`` cannot be used, and whether that deserves a warning; ("", _)
     when every one is there (a link may dangle) and is a GGUF file."""
     for path in files:
-        if not path.is_file():
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:  # a dangling link: an app's download moved or removed
             return f"{path} is missing", False
+        if not stat.S_ISREG(mode):
+            return f"{path} is not a regular file ({_kind(mode)})", True
         if not _has_gguf_magic(path):
             return f"{path} is not a GGUF file", True
     return "", False
@@ -343,13 +388,13 @@ def lmstudio_dirs() -> list[Path]:
     pointer = home / ".lmstudio-home-pointer"
     try:
         if pointer.is_file():
-            app_dir = Path(pointer.read_text(encoding="utf-8").strip()).expanduser()
-    except OSError as exc:
+            app_dir = Path(_read_text(pointer).strip()).expanduser()
+    except (OSError, UnicodeDecodeError) as exc:
         log.debug("LM Studio: cannot read %s: %s", pointer, exc)
     dirs = []
     settings = app_dir / "settings.json"
     try:
-        folder = json.loads(settings.read_text(encoding="utf-8")).get("downloadsFolder")
+        folder = json.loads(_read_text(settings)).get("downloadsFolder")
         if isinstance(folder, str) and folder:
             dirs.append(Path(folder).expanduser())
     except FileNotFoundError:
@@ -443,7 +488,7 @@ class OllamaSource(_AppSource):
         shown = ollama_name(parts)
         name = f"ollama:{shown}"
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(_read_text(path))
             layer = next(x for x in manifest["layers"] if x.get("mediaType") == OLLAMA_MODEL_LAYER)
             digest = OLLAMA_DIGEST.match(layer["digest"])
             if not digest:

@@ -41,7 +41,7 @@ def test_import_links_and_rm_unlinks(home: Path, starter_model: Path, tmp_path: 
     copied = run_cli("models", "import", "--copy", str(starter_model))
     assert copied.returncode == 1, "the starter model is already there under this name"
 
-    removed = run_cli("models", "rm", "mine")
+    removed = run_cli("models", "rm", "mine-q8_0.gguf")  # rm takes the name as listed
     assert removed.returncode == 0 and "removed mine-q8_0.gguf" in removed.stdout
     assert starter_model.exists()
 

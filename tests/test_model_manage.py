@@ -157,7 +157,7 @@ def test_split_model_is_one_entry(tmp_path: Path) -> None:
     big = {m.name: m for m in list_models(models)}["o/r/big-Q4_K_M-00001-of-00003.gguf"]
     assert big.error == "missing part 2 of 3"
 
-    assert remove_model("big", models) == parts[0]
+    assert remove_model("o/r/big-Q4_K_M-00001-of-00003.gguf", models) == parts[0]
     assert not parts[0].exists() and not parts[2].exists()
     assert [m.name for m in list_models(models)] == ["small.gguf"]
 
@@ -191,7 +191,7 @@ def test_metadata_cache_rereads_changed_files_and_survives_corruption(
     for junk in ("{not json", '{"format": 1, "entries": {"x": 1}}', "[]", '{"format": 99}'):
         cache.write_text(junk)
         assert [m.info.name for m in list_models(models)] == ["second", "other"]
-        assert json.loads(cache.read_text())["format"] == 1
+        assert json.loads(cache.read_text())["format"] == model_cache.FORMAT
 
     # A removed file drops out of the cache.
     (models / "b.gguf").unlink()
@@ -331,7 +331,7 @@ def test_delete_unloads_the_loaded_model_and_forgets_it(home_with_model: Path,
         set_settings(app, "gemma", {"temperature": 0.2})
         app.engine.load(app.default_model()).result()
         assert app.loaded is not None
-        removed = delete_model(app, "gemma")
+        removed = delete_model(app, STARTER)  # delete takes the name as listed
         assert removed.name == STARTER and not removed.exists() and not removed.is_symlink()
         assert app.loaded is None and app.engine.status().model is None
         assert starter_model.exists(), "a linked model keeps its original"

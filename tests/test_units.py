@@ -147,7 +147,7 @@ def test_removing_a_linked_model_keeps_the_original(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()
     (models / "elsewhere.gguf").symlink_to(original)
-    remove_model("elsewhere", models)
+    remove_model("elsewhere.gguf", models)
     assert original.exists() and not (models / "elsewhere.gguf").exists()
 
 

@@ -237,6 +237,7 @@
   function updateFiles() {
     if (!state.repo || state.repo.loading) return;
     const local = new Set(state.local.map((m) => m.name));
+    const inUse = new Set(state.local.filter((m) => m.loaded).map((m) => m.name));
     for (const row of ui.repo.querySelectorAll(".file")) {
       const button = row.querySelector("button[data-action]");
       const job = downloadFor(state.repo.id, row.dataset.file);
@@ -245,6 +246,8 @@
         action = "cancel"; label = "Cancel";
         progress = job.state === "downloading" && job.size ? `${Math.floor(100 * job.done / job.size)} %`
           : job.state === "verifying" ? "verifying…" : "queued";
+      } else if (inUse.has(row.dataset.local)) {
+        action = "inuse"; label = "In use";
       } else if (local.has(row.dataset.local)) {
         action = "use"; label = "Use";
       }
@@ -254,6 +257,7 @@
         const recommended = row.dataset.recommended === "1";
         button.className = `nav ${action === "use" ? "good" : action === "pull" && recommended ? "primary" : ""}`;
       }
+      button.disabled = action === "inuse";
       if (job) button.dataset.job = job.id; else delete button.dataset.job;
       row.querySelector(".file-progress").textContent = progress;
     }
@@ -371,7 +375,8 @@
       m.error ? el("div", { class: "local-error" }, m.error) : null,
       details),
     el("div", { class: "local-actions" },
-      b("Use", "nav good", () => rmm.call("models_use", m.name), m.error ? { disabled: true } : null),
+      // Not offered on the model in use: "Use" would only reload it ("in use" says so).
+      m.loaded ? null : b("Use", "nav good", () => rmm.call("models_use", m.name), m.error ? { disabled: true } : null),
       b("Set default", "", () => rmm.call("models_set_default", m.name), m.default ? { disabled: true } : null),
       b("Settings", "", () => openSettings(m.name), { data: { action: "settings" }, "aria-haspopup": "dialog" }),
       info,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,10 +68,44 @@ class PromptTemplate:
         return body, (fill(self.system) if self.system else None)
 
 
-def load_template_file(path: Path) -> PromptTemplate:
-    """One template per ``.toml`` file in ``prompts/``; the file name is its name."""
+#: A prompt is a few lines; a bigger "template" is a mistake (or not text at all).
+MAX_TEMPLATE_BYTES = 1 << 20
+
+
+def _read_regular(path: Path) -> str:
+    """The text of ``path`` if it is a regular file (a link to one counts). A FIFO
+    would block the read forever and a device may never end, so the type is
+    checked before opening and again on what was opened (O_NONBLOCK keeps the
+    open itself from waiting on a FIFO swapped in meanwhile)."""
+    def kind(mode: int) -> str:
+        return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise TemplateError(f"{path.name}: not a regular file ({kind(mode)})")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fh.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise TemplateError(f"{path.name}: not a regular file ({kind(mode)})")
+            data = fh.read(MAX_TEMPLATE_BYTES + 1)
+    except FileNotFoundError:
+        raise TemplateError(f"{path.name}: missing (a link to a file that is gone?)") from None
+    except OSError as exc:
+        raise TemplateError(f"{path.name}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TEMPLATE_BYTES:
+        raise TemplateError(f"{path.name}: larger than {MAX_TEMPLATE_BYTES >> 20} MiB; not a prompt")
+    return data.decode("utf-8")
+
+
+def load_template_file(path: Path) -> PromptTemplate:
+    """One template per ``.toml`` file in ``prompts/``; the file name is its name.
+    Anything that is not a readable template (a folder, a dangling link, a FIFO,
+    bad TOML) is a TemplateError naming the file: the caller skips it."""
+    try:
+        data = tomllib.loads(_read_regular(path))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TemplateError(f"{path.name}: {exc}") from None
     body = data.get("body")

@@ -18,7 +18,7 @@ from rmm_tray.chat.history import ChatMessage
 from rmm_tray.desktop.render import StreamRenderer, render_markdown
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import describe
-from rmm_tray.models.store import ModelNotFound, list_models, resolve_model
+from rmm_tray.models.store import ModelNotFound, exact_model, list_models
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -158,7 +158,9 @@ class ChatController:
     # -- work ------------------------------------------------------------------
 
     def _load(self, name: str) -> None:
-        path = resolve_model(name, self.app.home.models)
+        # Only a model named as the list names it: the page (or a peer on the IPC
+        # socket) must not make the engine open an arbitrary path.
+        path = exact_model(name, self.app.home.models)
         self.model = path
         self.last_error = None
         future = self.app.engine.load(path)

@@ -35,9 +35,9 @@ from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError
 from rmm_tray.home.config import MODEL_SETTING_KEYS
 from rmm_tray.models.acquire import catalogue, discover, import_model, local_name, pick_file, repo_files
-from rmm_tray.models.manage import delete_model
+from rmm_tray.models.manage import delete_model, pin_default
 from rmm_tray.models.settings import CHAT_TEMPLATES, LOAD_KEYS, checked_settings
-from rmm_tray.models.store import ModelNotFound, list_models
+from rmm_tray.models.store import ModelNotFound, exact_model, list_models
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
@@ -150,7 +150,9 @@ class ModelsController:
         return self._spawn("default", self._set_default, str(name))
 
     def use(self, name: str) -> None:
-        """"Use this model": load it for the chat and go back to the chat."""
+        """"Use this model": load it for the chat and go back to the chat. The chat
+        loads only a model named exactly as the list shows it (never a path the
+        page sent); it checks on its worker thread, as this must not block."""
         name = str(name)
         if self.chat is None:
             raise RmmError("there is no chat to use the model in")
@@ -205,6 +207,8 @@ class ModelsController:
     def _pull(self, repo_id: str, name: str) -> None:
         source, details = self._details_for(repo_id)
         file = pick_file(self.app, details, name)
+        with self._config_lock:
+            pin_default(self.app)  # the download must not become the default by sorting first
         job = self.app.downloads.submit(source, file)  # DownloadError: one line, at once
         self._dismissed.discard(job.id)
         self._changed.set()
@@ -281,17 +285,14 @@ class ModelsController:
         self.emit({"type": "models.local", "items": self.local_items()})
 
     def _exact(self, name: str) -> Path:
-        """The model named exactly ``name`` in the list: deleting by a fuzzy match
-        could remove another model."""
-        for m in list_models(self.app.home.models, read_metadata=False):
-            if m.name == name:
-                return m.path
-        raise ModelNotFound(f"no model named '{name}' in models/")
+        """The model named exactly ``name`` in the list: acting on a fuzzy match
+        could change another model, and a path could lead out of models/."""
+        return exact_model(name, self.app.home.models)
 
     def _delete(self, name: str) -> None:
-        path = self._exact(name)
-        # Unloads it first when it is the loaded model, and forgets its settings.
-        delete_model(self.app, str(path))
+        # By its exact name, as the list shows it (delete_model refuses anything
+        # else); unloads it first when it is the loaded model, forgets its settings.
+        path = delete_model(self.app, name)
         if self.chat is not None and self.chat.model == path:
             self.chat.model = None
         self.emit({"type": "models.notice", "message": f"Deleted {name}"})
@@ -386,7 +387,7 @@ class ModelsController:
 def local_fit(app: "App", model: Any) -> str:
     from rmm_tray.models import manage as model_manager
 
-    if model.info is None:
+    if model.info is None or model.error:  # e.g. truncated: it fits nowhere
         return ""
     try:
         return model_manager.local_fit(app, model.name, model.info, model.size).verdict

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmm_tray.errors import RmmError
 from rmm_tray.models.fit import quant_of
-from rmm_tray.models.manage import recommend, remote_fit
+from rmm_tray.models.manage import first_default, pin_default, recommend, remote_fit
 from rmm_tray.models.store import ModelNotFound, file_id, file_ids
 
 if TYPE_CHECKING:
@@ -59,10 +59,13 @@ def pick_file(app: "App", details: "RemoteRepoDetails", wanted: str = "") -> "Re
 
 
 def pull_target(app: "App", ref: str) -> tuple["ModelSource", "RemoteModelFile"]:
-    """``REPO``, ``REPO:QUANT`` or ``REPO:FILE`` → the source and the file to download."""
+    """``REPO``, ``REPO:QUANT`` or ``REPO:FILE`` → the source and the file to download.
+    A download must not change which model is the default either (see ``pin_default``)."""
     repo_id, _, wanted = ref.partition(":")
     source = catalogue(app)
-    return source, pick_file(app, source.repo(repo_id), wanted)
+    file = pick_file(app, source.repo(repo_id), wanted)
+    pin_default(app)
+    return source, file
 
 
 def repo_files(app: "App", details: "RemoteRepoDetails") -> list[dict[str, Any]]:
@@ -104,8 +107,12 @@ def discover(app: "App") -> list[dict[str, Any]]:
 
 def import_model(app: "App", ref: str, *, copy: bool = False) -> list[Path]:
     """Bring a path, a folder of GGUF files or a name ``discover`` lists into models/
-    (linked unless ``copy``); returns the paths added."""
+    (linked unless ``copy``); returns the paths added. The default model stays what
+    it was; the first model ever imported becomes it."""
     for source in app.sources():
         if source.handles(ref):
-            return source.fetch(ref, app.home.models, copy=copy)
+            pin_default(app)
+            added = source.fetch(ref, app.home.models, copy=copy)
+            first_default(app, added)
+            return added
     raise ModelNotFound(f"No such file or folder, and no model source knows '{ref}'")

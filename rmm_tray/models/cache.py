@@ -2,7 +2,8 @@
 
 One JSON file, keyed by a model's path, valid while the file's size and
 modification time (ns) are what they were. It is only a cache: a stale entry is
-read again, and a missing, corrupt or foreign file is rebuilt from scratch.
+read again, and a missing, corrupt or foreign file is rebuilt from scratch; an
+entry with a field of the wrong type counts as missing (the file is read again).
 """
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from rmm_tray.home.atomic import atomic_write_text
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, file_kind, read_gguf
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+# 2: the whole header is read (general.file_type comes after the tokenizer) and
+# data_end is kept; entries of format 1 lack both, so they are read again.
+FORMAT = 2
 
 
 def default_cache_file(models_dir: Path) -> Path:
@@ -50,6 +54,8 @@ class MetadataCache:
         """The summary header of ``path`` (whose ``stat`` the caller already has),
         or the one-line reason it cannot be read."""
         key = str(path)
+        if not stat.S_ISREG(st.st_mode):  # never open a FIFO or a device (nothing cached)
+            return None, f"{path.name}: not a regular file ({file_kind(st.st_mode)})"
         entry = self._old.get(key)
         if (isinstance(entry, dict) and entry.get("size") == st.st_size
                 and entry.get("mtime_ns") == st.st_mtime_ns):
@@ -65,7 +71,8 @@ class MetadataCache:
             entry["error"] = str(exc)
             self._new[key] = entry
             return None, str(exc)
-        entry.update(version=info.version, tensor_count=info.tensor_count, metadata=info.metadata)
+        entry.update(version=info.version, tensor_count=info.tensor_count, metadata=info.metadata,
+                     data_end=info.data_end)
         self._new[key] = entry
         return info, None
 
@@ -83,13 +90,19 @@ class MetadataCache:
         self._new = {}
 
 
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # bool is an int to isinstance; not here
+
+
 def _restore(path: Path, entry: dict[str, Any]) -> tuple[GGUFInfo | None, str | None] | None:
+    """The remembered result, or None (read the file again) when a field is
+    missing or of the wrong type: a cache someone edited, or a bug's leftover."""
     if "error" in entry:
-        return None, str(entry["error"])
-    meta = entry.get("metadata")
-    if not isinstance(meta, dict):
+        error = entry["error"]
+        return (None, error) if isinstance(error, str) and error else None
+    meta, version, count = entry.get("metadata"), entry.get("version"), entry.get("tensor_count")
+    data_end = entry.get("data_end")
+    if not (isinstance(meta, dict) and _is_int(version) and _is_int(count)
+            and (data_end is None or _is_int(data_end))):
         return None
-    try:
-        return GGUFInfo(path, int(entry["version"]), int(entry["tensor_count"]), meta), None
-    except (KeyError, TypeError, ValueError):
-        return None
+    return GGUFInfo(path, version, count, meta, data_end=data_end), None

@@ -22,6 +22,8 @@ from rmm_tray.models.starter import STARTER_FILE
 from rmm_tray.models.store import (
     SPLIT_NAME,
     ModelNotFound,
+    default_model,
+    exact_model,
     remove_empty_dirs,
     remove_model,
     resolve_model,
@@ -170,10 +172,33 @@ def model_settings(app: "App", ref: str) -> dict[str, Any]:
     return app.config.model_settings(app.model_name(resolve_model(ref, app.home.models)))
 
 
+def pin_default(app: "App") -> None:
+    """Before a model arrives: while no default is chosen, the first model by name
+    is the one in effect; remember it, so that a new one cannot take its place
+    just by sorting first. Nothing to do while models/ is empty (the first model
+    ever becomes the default: see ``first_default``)."""
+    if str(app.config["model"]["default"]):
+        return
+    try:
+        path = default_model(app.home.models, "")
+    except ModelNotFound:
+        return
+    app.config = set_default_model(app.home.config_file, app.model_name(path))
+
+
+def first_default(app: "App", added: list[Path]) -> None:
+    """After models arrived: with still no default (models/ was empty), the first
+    of them is it, and config.toml says so."""
+    if added and not str(app.config["model"]["default"]):
+        app.config = set_default_model(app.home.config_file, app.model_name(added[0]))
+
+
 def delete_model(app: "App", ref: str) -> Path:
-    """Remove a model from models/ (unloading it first if it is the loaded one),
-    the folders it leaves empty, its settings and its place as the default."""
-    path = resolve_model(ref, app.home.models)
+    """Remove the model named exactly ``ref`` (as ``models list`` shows it: a path
+    or a part of a name is refused, see ``exact_model``) from models/, unloading it
+    first if it is the loaded one; the folders it leaves empty, its settings and
+    its place as the default go too."""
+    path = exact_model(ref, app.home.models)
     name = app.model_name(path)
     configured = str(app.config["model"]["default"])
     try:
@@ -184,7 +209,7 @@ def delete_model(app: "App", ref: str) -> Path:
     if loaded is not None and loaded.path == path:
         # The engine finishes (or is cancelled out of) a reply first: it owns the model.
         app.engine.unload().result(timeout=UNLOAD_TIMEOUT_S)
-    removed = remove_model(ref, app.home.models)
+    removed = remove_model(name, app.home.models)
     remove_empty_dirs(removed.parent, app.home.models)
     if name in app.config.data.get("models", {}) or was_default:
         app.config = forget_model(app.home.config_file, name, clear_default=was_default)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +13,12 @@ from typing import Any
 
 from rmm_tray.errors import RmmError
 from rmm_tray.models.cache import MetadataCache, default_cache_file
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, file_kind, read_gguf
+
+log = logging.getLogger(__name__)
+
+#: How a destructive command wants a model named.
+NAME_HINT = "name the model as 'rmm-tray models list' shows it"
 
 # Files still being written by a download or an import.
 PARTIAL_SUFFIXES = (".part", ".incomplete", ".tmp")
@@ -61,17 +68,36 @@ class _Entry:
     total: int
 
 
+# What was already warned about in this process, by path: the tray lists models
+# every few seconds, and one odd file is worth one line in the log.
+_warned: set[str] = set()
+
+
+def _warn_once(path: str, why: str) -> None:
+    if path not in _warned:
+        _warned.add(path)
+        log.warning("skipped %s: %s", path, why)
+
+
 def _walk(models_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
     """(name relative to models/, entry) of every .gguf file, folders first-to-last
     in name order as os.walk goes. scandir, not os.walk + pathlib: its entries
-    carry the file type and stat, which keeps a list of 1,000 models fast."""
+    carry the file type and stat, which keeps a list of 1,000 models fast.
+
+    Only regular files (and links to them) are models; a dangling link is one
+    too (listed as missing: its import was moved away). A FIFO, device or socket
+    named ``*.gguf`` is skipped with a warning, never opened, and so is a folder
+    that cannot be read: everything else is still listed."""
     stack: list[tuple[str, str]] = [(str(models_dir), "")]
     while stack:
         top, rel = stack.pop()
         try:
             with os.scandir(top) as it:
                 found = sorted(it, key=lambda e: e.name)
-        except OSError:
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _warn_once(top, exc.strerror or str(exc))
             continue
         subdirs = []
         for entry in found:
@@ -84,8 +110,25 @@ def _walk(models_dir: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
             if is_dir:
                 subdirs.append((entry.path, f"{rel}{entry.name}/"))
             elif entry.name.lower().endswith(".gguf"):
-                yield rel + entry.name, entry
+                why = _not_a_model_file(entry)
+                if why is None:
+                    yield rel + entry.name, entry
+                else:
+                    _warn_once(entry.path, why)
         stack.extend(reversed(subdirs))
+
+
+def _not_a_model_file(entry: os.DirEntry[str]) -> str | None:
+    """Why a ``*.gguf`` directory entry is not a model file, or None when it is one."""
+    try:
+        if entry.is_file():  # the type scandir read: no system call for a plain file
+            return None
+        mode = entry.stat().st_mode  # follows a link
+    except FileNotFoundError:
+        return None if entry.is_symlink() else "it went away"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_kind(mode)})"
 
 
 def _entries(models_dir: Path) -> list[_Entry]:
@@ -166,6 +209,10 @@ def _model(entry: _Entry, read: bool, cache: MetadataCache | None) -> LocalModel
             model.info, error = cache.read(first, stats[1])
         else:
             model.info, error = read_header_or_error(first)
+        if model.info is not None:
+            # Cheap, and what llama.cpp would refuse only when loading: a file cut
+            # short (an interrupted copy) still has a good header.
+            error = error or model.info.truncation(stats[1].st_size)
         model.error = model.error or error
     return model
 
@@ -228,14 +275,65 @@ def _first_part(path: Path) -> Path:
     return path if match is None else path.with_name(_first_name(match))
 
 
+def exact_model(ref: str, models_dir: Path) -> Path:
+    """The model named exactly ``ref``, as ``models list`` shows it (its path in
+    models/, forward slashes; a split model by its first part), for what must not
+    guess: deleting, and loading what the popup asks for. A path, a part of a name
+    or anything that leads out of models/ is refused with a one-line ModelNotFound
+    that says how to name it."""
+    entries = _entries(models_dir)
+    for entry in entries:
+        if entry.name == ref:
+            _check_inside(entry.first, models_dir, ref)
+            return entry.first
+    raise ModelNotFound(_not_exact(ref, models_dir, entries))
+
+
+def _looks_like_path(ref: str) -> bool:
+    parts = ref.replace("\\", "/").split("/")
+    return (os.path.isabs(ref) or ref.startswith("~") or "\\" in ref
+            or any(p in (".", "..") for p in parts) or "" in parts[:-1])
+
+
+def _not_exact(ref: str, models_dir: Path, entries: list[_Entry]) -> str:
+    """Why ``ref`` names no model, and the name to use where one is clear."""
+    names = {e.name for e in entries}
+    if _looks_like_path(ref):
+        guess = None
+        try:
+            real = Path(os.path.realpath(Path(ref).expanduser()))
+            guess = real.relative_to(os.path.realpath(models_dir)).as_posix()
+        except (OSError, ValueError):
+            pass
+        tail = f": '{guess}'" if guess in names else ""
+        return f"'{ref}' is a path, not a model's name; {NAME_HINT}{tail}"
+    needle = ref.lower()
+    matches = sorted(e.name for e in entries if needle and (
+        needle in e.name.lower()
+        or any(ref in (d.name, d.name[:-5]) for d in e.parts.values())))
+    if len(matches) == 1:
+        return f"no model named '{ref}' in models/; {NAME_HINT}: '{matches[0]}'"
+    if matches:
+        shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+        return f"no model named '{ref}' in models/; {NAME_HINT} ({len(matches)} match: {shown})"
+    return f"no model named '{ref}' in models/; see 'rmm-tray models list'"
+
+
+def _check_inside(path: Path, models_dir: Path, ref: str) -> None:
+    """A name found by the walk can still lead out of models/: the walk follows a
+    linked folder. The folder holding the model (its file may be a link; deleting
+    that removes only the link) must resolve to a place inside models/."""
+    root = os.path.realpath(models_dir)
+    folder = os.path.realpath(path.parent)
+    if folder != root and not folder.startswith(root.rstrip(os.sep) + os.sep):
+        raise ModelNotFound(f"'{ref}' is in a folder linked from outside models/ ({folder}); "
+                            "it is left alone")
+
+
 def remove_model(ref: str, models_dir: Path) -> Path:
-    """Delete a model from models/ (every part of a split one). A linked import
-    loses only its link."""
-    path = resolve_model(ref, models_dir)
-    try:
-        path.relative_to(models_dir)
-    except ValueError:
-        raise ModelNotFound(f"'{ref}' is not in models/; nothing removed") from None
+    """Delete the model named exactly ``ref`` (see ``exact_model``) from models/,
+    every part of a split one. A linked import loses only its link."""
+    path = exact_model(ref, models_dir)
     for part in split_parts(path):
         part.unlink()
     return path
