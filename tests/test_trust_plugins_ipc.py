@@ -474,13 +474,14 @@ def test_a_hanging_before_send_does_not_hang_chat(home_with_model: Path) -> None
 
         @hookimpl
         def before_send(draft):
-            time.sleep(60)
+            time.sleep(600)
             draft.text = "never"
     """))
     started = time.monotonic()
-    result = run_cli("chat", "--json", "Hello", timeout=30)
+    result = run_cli("chat", "--json", "Hello", timeout=60)
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 20
+    # A second or two on an idle machine; the bound only has to tell it from a hang.
+    assert time.monotonic() - started < 45
     assert "stuck" in result.stderr and "did not return within 1 s" in result.stderr
     chat_id = json_lines(result.stdout)[-1]["chat_id"]
     shown = json.loads(run_cli("chats", "show", chat_id, "--json").stdout)
