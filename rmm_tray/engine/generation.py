@@ -1,8 +1,8 @@
 """One chat turn on an open model: prompt in, events out.
 
-Runs on the engine thread only. Uses ``Llama.generate``, which reuses the longest
-KV prefix already in the context, so the next turn of a chat processes only what
-is new.
+Runs on the engine thread only. The longest KV prefix already in the context is
+kept, so the next turn of a chat processes only what is new; the tokens are
+decoded and sampled in ``decode`` through llama.cpp's own API.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import llama_cpp
 import numpy as np
 
 from rmm_tray.engine.chat_format import ChatFormat
+from rmm_tray.engine.decode import Decoder, NgramIndex, sampled_tokens
 from rmm_tray.engine.types import Done, EngineError, GenParams, Token
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,8 @@ def run_turn(
         tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
     cached = cached_prefix(llama, tokens)
     if cached == len(tokens):
-        cached -= 1  # generate() replays the last token to get fresh logits
+        cached -= 1  # decode the last prompt token again for fresh logits
     budget = min(params.max_tokens, n_ctx - len(tokens))
-    if params.seed is not None:
-        llama.set_seed(params.seed)
 
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -145,16 +144,11 @@ def run_turn(
     first_at: float | None = None
     stop_reason = "length"
     leading = True
-    gen = llama.generate(
-        tokens,
-        top_k=params.top_k,
-        top_p=params.top_p,
-        min_p=params.min_p,
-        temp=params.temperature,
-        repeat_penalty=params.repeat_penalty,
-    )
+    native = Decoder(llama, params)
     try:
-        for token in gen:
+        first = native.start(tokens, max(cached, 0))
+        index = NgramIndex(tokens) if native.speculative else None
+        for token in sampled_tokens(native, first, index, max(budget, 1)):
             received += 1
             if first_at is None:
                 first_at = time.perf_counter()
@@ -182,7 +176,7 @@ def run_turn(
             if completion >= budget:
                 break
     finally:
-        gen.close()
+        native.close()
     if stop_reason != "stop":
         tail = scanner.flush() + decoder.decode(b"", final=True)
         if tail and not (leading and not tail.strip()):

@@ -24,6 +24,8 @@ class EngineSettings:
     chat_template: str = ""
     state_cache_bytes: int = 512 << 20
     batch_size: int = 512
+    #: "auto" (llama.cpp's default: on where the backend supports it), "on" or "off".
+    flash_attn: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,12 @@ class GenParams:
     top_p: float = 0.95
     top_k: int = 40
     min_p: float = 0.05
-    repeat_penalty: float = 1.1
+    #: 1.0 (off), as llama.cpp: a penalty walks the whole vocabulary every token.
+    repeat_penalty: float = 1.0
     seed: int | None = None
+    #: "prompt-lookup": guess tokens from the prompt and check them in one batch
+    #: (greedy sampling only); "" = plain decoding.
+    speculative: str = ""
 
 
 @dataclass(frozen=True)
