@@ -147,6 +147,7 @@ class App:
             gpu_layers=int(value(name, "gpu_layers")),
             threads=int(self.config["model"]["threads"]),
             chat_template=str(value(name, "chat_template")),
+            flash_attn=str(value(name, "flash_attn")),
             state_cache_bytes=int(self.config["engine"]["state_cache_mib"]) << 20,
         )
 
@@ -170,6 +171,7 @@ class App:
             "top_k": int(value(name, "top_k")),
             "min_p": float(value(name, "min_p")),
             "repeat_penalty": float(value(name, "repeat_penalty")),
+            "speculative": str(value(name, "speculative")),
             **given,
         })
 

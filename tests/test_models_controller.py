@@ -405,8 +405,9 @@ def test_settings_show_own_and_effective_values(tuned) -> None:
     ev = settings_after(s.page, 0)
     assert ev == {"type": "models.settings", "name": MODEL, "settings": {}, "trained_context": 2048,
                   "templates": ["chatml", "gemma", "llama-3"], "effective": {
-                      "context_length": 1024, "gpu_layers": -1, "chat_template": "", "max_tokens": 24,
-                      "temperature": 0.0, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.1}}
+                      "context_length": 1024, "gpu_layers": -1, "chat_template": "", "flash_attn": "auto",
+                      "max_tokens": 24, "temperature": 0.0, "top_p": 0.9, "top_k": 40, "min_p": 0.05,
+                      "repeat_penalty": 1.0, "speculative": ""}}
     s.ctl.settings("a")  # a part of a name is not a model's name
     wait_for(lambda: "no model named 'a'" in error_of(s.page), 5, "an exact name asked for")
 

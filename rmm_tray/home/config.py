@@ -40,6 +40,8 @@ threads = 0
 # Chat template override: "" = the GGUF's own template (or a per-architecture fallback),
 # else a llama-cpp-python chat format name such as "chatml", "gemma" or "llama-3".
 chat_template = ""
+# Flash attention: "auto" (llama.cpp's default: on where the backend has it), "on" or "off".
+flash_attn = "auto"
 
 [generation]
 max_tokens = 512
@@ -47,7 +49,13 @@ temperature = 0.7
 top_p = 0.95
 top_k = 40
 min_p = 0.05
-repeat_penalty = 1.1
+# 1.0 is off, as in llama.cpp: a penalty walks the whole vocabulary on every token
+# (about 5 % of decode speed on a 262k-token vocabulary).
+repeat_penalty = 1.0
+# "prompt-lookup": guess the next tokens from the prompt and check them in one batch,
+# for replies that copy the prompt (rewrite, fix, translate in place). Greedy
+# sampling (temperature = 0) only; the reply is the same, only sooner. "" = off.
+speculative = ""
 
 [engine]
 # Memory kept for the states of recent chats, so going back to one does not re-read it (MiB).
@@ -84,7 +92,8 @@ startup_timeout_s = 30.0
 [models]
 # Settings for one model, over [model] and [generation]: a table named after the
 # model as 'rmm-tray models list' shows it. Any of context_length, gpu_layers,
-# chat_template, max_tokens, temperature, top_p, top_k, min_p, repeat_penalty.
+# chat_template, flash_attn, max_tokens, temperature, top_p, top_k, min_p,
+# repeat_penalty, speculative.
 # 'rmm-tray models set NAME key=value' writes them for you. For example:
 #
 # [models."bartowski/Llama-3.2-3B-Instruct-GGUF/Llama-3.2-3B-Instruct-Q4_K_M.gguf"]
@@ -97,12 +106,14 @@ MODEL_SETTING_KEYS: dict[str, str] = {
     "context_length": "model",
     "gpu_layers": "model",
     "chat_template": "model",
+    "flash_attn": "model",
     "max_tokens": "generation",
     "temperature": "generation",
     "top_p": "generation",
     "top_k": "generation",
     "min_p": "generation",
     "repeat_penalty": "generation",
+    "speculative": "generation",
 }
 
 

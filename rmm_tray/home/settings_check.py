@@ -17,6 +17,9 @@ from typing import Any
 #: The chat_template names the engine knows (engine.chat_format.FALLBACKS; a test
 #: keeps the two equal). Kept here because that module imports llama.cpp.
 CHAT_TEMPLATES = ("chatml", "gemma", "llama-3")
+FLASH_ATTN = ("auto", "on", "off")
+#: engine.decode.PROMPT_LOOKUP, or off.
+SPECULATIVE = ("", "prompt-lookup")
 #: ggml's GGML_MAX_N_THREADS: llama.cpp aborts the process (SIGABRT) above it.
 MAX_THREADS = 512
 
@@ -52,6 +55,7 @@ RULES: dict[str, dict[str, Rule]] = {
                         f"0 (one per physical core) to {MAX_THREADS}"),
         "chat_template": Rule("Chat template", lambda v: v in ("", *CHAT_TEMPLATES),
                               f"one of {', '.join(CHAT_TEMPLATES)} (empty: the model's own)"),
+        "flash_attn": Rule("Flash attention", lambda v: v in FLASH_ATTN, "auto, on or off"),
     },
     "generation": {
         "max_tokens": Rule("Max tokens", lambda v: v >= 1, "at least 1"),
@@ -60,6 +64,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "top_k": Rule("Top K", lambda v: v >= 0, "0 (off) or more"),
         "min_p": Rule("Min P", lambda v: 0 <= v <= 1, "between 0 and 1"),
         "repeat_penalty": Rule("Repeat penalty", lambda v: v > 0, "more than 0 (1 is off)"),
+        "speculative": Rule("Speculative decoding", lambda v: v in SPECULATIVE,
+                            '"prompt-lookup" or empty (off)'),
     },
     "engine": {
         "state_cache_mib": Rule("State cache", lambda v: v >= 0, "0 (off) or more MiB"),

@@ -14,7 +14,7 @@ from rmm_tray.home.settings_check import CHAT_TEMPLATES
 __all__ = ["CHAT_TEMPLATES", "LABELS", "LOAD_KEYS", "checked_setting", "checked_settings"]
 
 #: Read when a model loads: changing one reloads the model on its next reply.
-LOAD_KEYS = ("context_length", "gpu_layers", "chat_template")
+LOAD_KEYS = ("context_length", "gpu_layers", "chat_template", "flash_attn")
 #: Names for errors, as the form labels its fields (the rules' own labels).
 LABELS = {key: settings_check.RULES[section][key].label for key, section in MODEL_SETTING_KEYS.items()}
 _DEFAULTS = Config.defaults()

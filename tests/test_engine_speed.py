@@ -1,0 +1,104 @@
+"""Defaults that cost no speed for nothing, and prompt-lookup decoding that
+changes when the words come, never which words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rmm_tray.app import App
+from rmm_tray.engine import Done, Engine, EngineSettings, GenParams, Token
+from rmm_tray.engine.decode import NgramIndex
+from rmm_tray.home.config import Config
+
+
+def test_config_writes_the_fast_defaults_and_the_app_hands_them_to_the_engine(home: Path) -> None:
+    (home / "config.toml").unlink()
+    app = App.open()
+    try:
+        written = Config.load(home / "config.toml")
+        assert written["generation"]["repeat_penalty"] == 1.0
+        assert written["model"]["flash_attn"] == "auto"
+        assert written["generation"]["speculative"] == ""
+        assert app.engine_settings().flash_attn == "auto"
+        params = app.gen_params()
+        assert params.repeat_penalty == 1.0 and params.speculative == ""
+    finally:
+        app.close()
+
+
+def test_a_model_can_ask_for_flash_attention_off_and_prompt_lookup(home: Path) -> None:
+    (home / "models" / "m.gguf").write_bytes(b"GGUF")
+    with (home / "config.toml").open("a") as fh:
+        fh.write('[models."m.gguf"]\nflash_attn = "off"\nspeculative = "prompt-lookup"\n')
+    app = App.open()
+    try:
+        model = home / "models" / "m.gguf"
+        assert app.engine_settings(model).flash_attn == "off"
+        assert app.gen_params(model).speculative == "prompt-lookup"
+    finally:
+        app.close()
+
+
+def test_the_ngram_index_guesses_what_followed_the_last_match() -> None:
+    index = NgramIndex([1, 2, 3, 4, 5, 9, 1, 2])
+    assert index.draft(10) == [3, 4, 5, 9, 1, 2]
+    index.append(3)
+    assert index.draft(2) == [4, 5]
+    assert NgramIndex([1, 2, 3]).draft(5) == []  # nothing repeats yet
+
+
+PARAGRAPH = ("The quick brown fox jump over the lazy dogs, and then it run into the forest where many "
+             "animal was living happily. They was all friends and they likes to play games together "
+             "every days. ") * 3
+PROMPTS = [
+    f"Correct the grammar of this paragraph:\n\n{PARAGRAPH}",
+    "List the numbers from one to twenty in words.",
+    "Tell me a story about a cat.",  # little to copy from the prompt
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    eng = Engine(EngineSettings(context_length=2048, threads=2))
+    yield eng
+    eng.close()
+
+
+def reply(engine: Engine, model: Path, prompt: str, speculative: str) -> tuple[str, Done]:
+    """A reply from a fresh context. Greedy decoding is only as repeatable as the
+    arithmetic under it: llama.cpp adds up a batch of tokens in another order than
+    one token alone, so a prompt decoded after a cached prefix can tip a near tie
+    (seen here: two first tokens 0.13 apart in logit). Both sides start alike."""
+    engine.unload().result()
+    text, done = [], None
+    for ev in engine.chat([{"role": "user", "content": prompt}],
+                          GenParams(max_tokens=120, temperature=0.0, speculative=speculative),
+                          model=model, chat_id=f"{speculative}-{hash(prompt)}"):
+        if isinstance(ev, Token):
+            text.append(ev.text)
+        elif isinstance(ev, Done):
+            done = ev
+    assert done is not None
+    return "".join(text), done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("prompt", PROMPTS, ids=["rewrite", "count", "story"])
+def test_prompt_lookup_gives_the_same_reply_as_plain_decoding(engine: Engine, starter_model: Path,
+                                                              prompt: str) -> None:
+    plain, plain_done = reply(engine, starter_model, prompt, "")
+    fast, fast_done = reply(engine, starter_model, prompt, "prompt-lookup")
+    assert fast == plain and plain.strip()
+    assert fast_done.completion_tokens == plain_done.completion_tokens
+
+
+@pytest.mark.slow
+def test_the_engine_opens_the_context_with_flash_attention_auto(engine: Engine,
+                                                                starter_model: Path) -> None:
+    import llama_cpp
+
+    engine.load(starter_model).result()
+    llama = engine._model.llama  # the context as llama.cpp was asked to make it
+    assert llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
