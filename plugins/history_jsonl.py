@@ -24,7 +24,7 @@ from rmm_tray import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBacken
 
 log = logging.getLogger(__name__)
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SUMMARY_CHARS = 60
 
 
@@ -37,7 +37,7 @@ class JsonlHistory(HistoryBackend):
         self._open: dict[str, int] = {}  # chat id -> fd, opened for appending
 
     def _path(self, chat_id: str) -> Path:
-        if not _ID.match(chat_id):
+        if not _ID.fullmatch(chat_id):  # "$" would let a trailing newline through
             raise ChatNotFound(f"not a chat id: {chat_id!r}")
         return self.dir / f"{chat_id}.jsonl"
 

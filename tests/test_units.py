@@ -183,8 +183,11 @@ def test_history_uncompleted_reply_is_interrupted(tmp_path: Path) -> None:
 
 
 def test_history_rejects_path_like_ids(tmp_path: Path) -> None:
-    with pytest.raises(KeyError):
-        JsonlHistory(tmp_path).load_chat("../../etc/passwd")
+    history = JsonlHistory(tmp_path)
+    chat_id = history.create_chat(title="t", model=None)
+    for bad in ("../../etc/passwd", chat_id + "\n"):
+        with pytest.raises(KeyError, match="not a chat id"):
+            history.load_chat(bad)
 
 
 # -- engine helpers (no model) ------------------------------------------------------
