@@ -9,6 +9,7 @@ with a warning; the rest of the chat stays readable.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -18,9 +19,19 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from rmm_tray import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, hookimpl, new_chat_id
+from rmm_tray import (
+    Chat,
+    ChatMessage,
+    ChatNotFound,
+    ChatSummary,
+    HistoryBackend,
+    NotRegularFile,
+    hookimpl,
+    new_chat_id,
+    open_regular,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +122,7 @@ class JsonlHistory(HistoryBackend):
             raise ChatNotFound(f"no chat '{chat_id}'")
         try:
             return _read_chat(path, chat_id)
-        except NotAChatFile as exc:
+        except NotRegularFile as exc:
             raise ChatNotFound(f"chat '{chat_id}' cannot be read: {exc}") from None
 
     def list_chats(self) -> list[ChatSummary]:
@@ -128,7 +139,7 @@ class JsonlHistory(HistoryBackend):
                 continue
             try:
                 chat = _read_chat(path, path.name[: -len(".jsonl")], quiet=True)
-            except (OSError, NotAChatFile, UnicodeError, ValueError) as exc:
+            except (OSError, UnicodeError, ValueError) as exc:  # NotRegularFile is an OSError
                 log.warning("chat file %r skipped: %s", path.name, exc)
                 continue
             updated = max([chat.created, *(m.created for m in chat.messages)])
@@ -143,10 +154,6 @@ class JsonlHistory(HistoryBackend):
             if fd is not None:
                 _close_quietly(fd)
         self._path(chat_id).unlink()
-
-
-class NotAChatFile(Exception):
-    """The path is not a regular file (a FIFO, a device, a directory)."""
 
 
 #: Timestamps a chat may carry: from 1970 to the last year datetime can show.
@@ -174,23 +181,10 @@ def _close_quietly(fd: int) -> None:
         pass
 
 
-def _open_regular(path: Path) -> IO[str]:
-    # O_NONBLOCK: a FIFO put in the file's place opens at once instead of waiting for a writer.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotAChatFile("not a regular file")
-        return os.fdopen(fd, "r", encoding="utf-8", errors="replace")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
     position: dict[str, int] = {}
     retracted: set[str] = set()
-    with _open_regular(path) as fh:
+    with io.TextIOWrapper(open_regular(path), encoding="utf-8", errors="replace") as fh:
         chat = Chat(id=chat_id, title="", created=os.fstat(fh.fileno()).st_mtime, model=None,
                     messages=[])
         for lineno, line in enumerate(fh, 1):

@@ -11,41 +11,23 @@ and the folder's other models are imported.
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from pathlib import Path
 
-from rmm_tray import ModelSource, Progress, SourceError, hookimpl, link_or_copy
+from rmm_tray import ModelSource, NotRegularFile, Progress, SourceError, hookimpl, link_or_copy, open_regular
 
 log = logging.getLogger(__name__)
 
 GGUF_MAGIC = b"GGUF"
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
-
-
 def _problem(path: Path) -> str | None:
-    """Why ``path`` cannot be imported (one line), or None for a GGUF file. The
-    type is checked before opening, and again on what was opened (O_NONBLOCK: a
-    FIFO swapped in meanwhile does not block the open itself)."""
+    """Why ``path`` cannot be imported (one line), or None for a GGUF file. Only a
+    regular file is opened (``open_regular``)."""
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            return f"{path.name} is not a regular file ({_kind(mode)})"
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                return f"{path.name} is not a regular file ({_kind(mode)})"
+        with open_regular(path) as fh:
             head = fh.read(4)
+    except NotRegularFile as exc:
+        return str(exc)
     except FileNotFoundError:
         return f"{path.name} is missing (a link to a file that is gone?)"
     except OSError as exc:

@@ -42,8 +42,10 @@ from rmm_tray import (
     ModelSource,
     Progress,
     SourceError,
+    file_kind,
     hookimpl,
     link_or_copy,
+    open_regular,
 )
 
 log = logging.getLogger(__name__)
@@ -171,46 +173,15 @@ def _safe(part: str) -> str:
     return "_" if part in ("", ".", "..") else part
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
-
-
-class _NotRegular(OSError):
-    """Not a regular file; never opened."""
-
-
-def _open_regular(path: Path):  # type: ignore[no-untyped-def]
-    """``path`` opened for binary reading if it is a regular file (a link to one
-    counts), checked before opening and again on what was opened (O_NONBLOCK: a
-    FIFO swapped in meanwhile does not block the open itself); ``_NotRegular``
-    (an OSError) otherwise."""
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise _NotRegular(f"{path} is not a regular file ({_kind(mode)})")
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    fh = os.fdopen(fd, "rb")
-    mode = os.fstat(fh.fileno()).st_mode
-    if not stat.S_ISREG(mode):
-        fh.close()
-        raise _NotRegular(f"{path} is not a regular file ({_kind(mode)})")
-    return fh
-
-
 def _read_text(path: Path) -> str:
     """A small text file (a manifest, a settings file), only if it is a regular file."""
-    with _open_regular(path) as fh:
+    with open_regular(path) as fh:
         return fh.read(16 << 20).decode("utf-8")
 
 
 def _has_gguf_magic(path: Path) -> bool:
     try:
-        with _open_regular(path) as fh:
+        with open_regular(path) as fh:
             return fh.read(4) == GGUF_MAGIC
     except OSError:
         return False
@@ -304,7 +275,7 @@ def _check(files: list[Path]) -> tuple[str, bool]:
         except OSError:  # a dangling link: an app's download moved or removed
             return f"{path} is missing", False
         if not stat.S_ISREG(mode):
-            return f"{path} is not a regular file ({_kind(mode)})", True
+            return f"{path} is not a regular file ({file_kind(mode)})", True
         if not _has_gguf_magic(path):
             return f"{path} is not a GGUF file", True
     return "", False

@@ -11,6 +11,7 @@ from rmm_tray.chat.drafts import MessageDraft
 from rmm_tray.chat.history import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, new_chat_id
 from rmm_tray.chat.templates import PromptTemplate, TemplateError
 from rmm_tray.errors import RmmError
+from rmm_tray.home.files import NotRegularFile, file_kind, open_regular
 from rmm_tray.hooks.app_api import PluginApp
 from rmm_tray.hooks.doctor import DoctorCheck
 from rmm_tray.hooks.menu import MenuItem
@@ -43,6 +44,7 @@ __all__ = [
     "LocalModelCandidate",
     "MenuItem",
     "MessageDraft",
+    "NotRegularFile",
     "ModelSource",
     "PluginApp",
     "Progress",
@@ -60,4 +62,6 @@ __all__ = [
     "new_chat_id",
     "quantization_from_name",
     "__version__",
+    "file_kind",
+    "open_regular",
 ]

@@ -380,8 +380,8 @@ def odd_imports(tmp_path: Path) -> dict[str, Path]:
 
 
 IMPORT_ERRORS = {
-    "fifo": "fifo.gguf is not a regular file (a FIFO)",
-    "device": "device.gguf is not a regular file (a device)",
+    "fifo": "fifo.gguf: not a regular file (a FIFO)",
+    "device": "device.gguf: not a regular file (a device)",
     "gone": "gone.gguf is missing",
     "empty": "no GGUF files to import in",
 }

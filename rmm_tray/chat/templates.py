@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rmm_tray.errors import RmmError
+from rmm_tray.home.files import NotRegularFile, open_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,24 +72,12 @@ MAX_TEMPLATE_BYTES = 1 << 20
 
 
 def _read_regular(path: Path) -> str:
-    """The text of ``path`` if it is a regular file (a link to one counts). A FIFO
-    would block the read forever and a device may never end, so the type is
-    checked before opening and again on what was opened (O_NONBLOCK keeps the
-    open itself from waiting on a FIFO swapped in meanwhile)."""
-    def kind(mode: int) -> str:
-        return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-
+    """The text of ``path`` if it is a regular file (see ``home.files.open_regular``)."""
     try:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISREG(mode):
-            raise TemplateError(f"{path.name}: not a regular file ({kind(mode)})")
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                raise TemplateError(f"{path.name}: not a regular file ({kind(mode)})")
+        with open_regular(path) as fh:
             data = fh.read(MAX_TEMPLATE_BYTES + 1)
+    except NotRegularFile as exc:
+        raise TemplateError(str(exc)) from None
     except FileNotFoundError:
         raise TemplateError(f"{path.name}: missing (a link to a file that is gone?)") from None
     except OSError as exc:

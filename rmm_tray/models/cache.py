@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray.home.atomic import atomic_write_text
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, file_kind, read_gguf
+from rmm_tray.home.files import file_kind
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import queue
-import stat
 import threading
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray.home.atomic import fsync_dir
+from rmm_tray.home.files import NotRegularFile, open_regular
 from rmm_tray.models.download_checks import (
     STAGING,
     DownloadError,
@@ -353,12 +353,11 @@ NOTE_MAX_BYTES = 1 << 20
 
 
 def _read_note(path: Path) -> Any:
-    # O_NONBLOCK: a FIFO named like a note opens at once (and is refused) instead of hanging.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        return json.loads(fh.read(NOTE_MAX_BYTES).decode("utf-8"))
+    try:
+        with open_regular(path) as fh:  # a FIFO named like a note must not hang the start
+            return json.loads(fh.read(NOTE_MAX_BYTES).decode("utf-8"))
+    except NotRegularFile as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_note(note: Any) -> dict[str, Any]:

@@ -8,15 +8,14 @@ Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md
 from __future__ import annotations
 
 import mmap
-import os
 import re
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rmm_tray.errors import RmmError
+from rmm_tray.home.files import NotRegularFile, open_regular
 
 MAGIC = b"GGUF"
 
@@ -66,38 +65,6 @@ def quantization_from_name(name: str) -> str:
 
 class GGUFError(RmmError, ValueError):
     """The file is not a readable GGUF file; the message is one line."""
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, for a message ("a FIFO", "a directory")."""
-    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
-                       (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a regular file"
-
-
-def open_regular(path: Path) -> Any:
-    """Open ``path`` for reading in binary only if it is a regular file (a link to
-    one counts). Opening a FIFO waits for a writer forever and a device may do
-    anything, so the type is checked before opening, and again on what was opened
-    (O_NONBLOCK: a FIFO swapped in meanwhile does not block the open itself).
-    Raises GGUFError (one line) for anything else, OSError when it cannot be read."""
-    path = Path(path)
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise GGUFError(f"{path.name}: not a regular file ({file_kind(mode)})")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise GGUFError(f"{path.name}: not a regular file ({file_kind(mode)})")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 @dataclass
@@ -239,6 +206,8 @@ def read_gguf(path: Path, *, keep_arrays: bool = False, summary: bool = False) -
             # the mmap itself. Released before the mmap closes (nothing keeps it).
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf, memoryview(buf) as view:
                 return _parse(view, path, keep_arrays, summary)
+    except NotRegularFile as exc:
+        raise GGUFError(str(exc)) from None
     except OSError as exc:
         raise GGUFError(f"{path.name}: {exc.strerror or exc}") from None
 

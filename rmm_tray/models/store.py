@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray.errors import RmmError
+from rmm_tray.home.files import file_kind
 from rmm_tray.models.cache import MetadataCache, default_cache_file
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, file_kind, read_gguf
+from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
 
 log = logging.getLogger(__name__)
 
