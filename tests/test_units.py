@@ -243,6 +243,13 @@ def test_fit_messages_of_a_long_chat_counts_a_few_times_not_once_per_message() -
     assert count([msgs[0], *msgs[start - 2:]]) > 500
     assert len(counted) <= 16 and sum(counted) < 3 * len(msgs), counted
 
+    # With a lower bound per message, the walk from the newest one stops where no
+    # earlier start can fit: the long history is never counted whole.
+    calls.clear()
+    bounded = fit_messages(msgs, count, 500, lower_bound=lambda m: len(m["content"]))
+    assert bounded == fitted
+    assert max(calls) < 60 and len(calls) <= 8, calls
+
 
 # -- plugin isolation ---------------------------------------------------------------
 

@@ -57,26 +57,37 @@ class StopScanner:
 
 
 def fit_messages(
-    messages: list[dict[str, Any]], count: Callable[[list[dict[str, Any]]], int], limit: int
+    messages: list[dict[str, Any]], count: Callable[[list[dict[str, Any]]], int], limit: int,
+    lower_bound: Callable[[dict[str, Any]], int] | None = None,
 ) -> list[dict[str, Any]]:
     """Drop the oldest turns (never the system message or the last message) until
     the prompt fits in ``limit`` tokens.
 
     The kept part starts at a user message (or is the last message alone). Where
-    it starts is found by bisection: a 2,000-message chat is rendered and counted
-    about a dozen times, mostly as the short tail that fits, instead of once per
-    dropped message (which made long chats quadratic)."""
+    it starts is found by bisection, so a long chat is counted a few times, not
+    once per dropped message (which made long chats quadratic). ``lower_bound``
+    (a message's own tokens, never more than it adds to the prompt) lets the walk
+    from the newest message stop where no earlier start can fit, so a 2,000-message
+    history is neither rendered nor tokenized whole: tokenizing is the dear part."""
     msgs = list(messages)
     head = [m for m in msgs[:1] if m["role"] == "system"]
     body = msgs[len(head):]
-    if count(head + body) <= limit:
+    skip = 0
+    if lower_bound is not None:
+        total = 0
+        for i in range(len(body) - 1, -1, -1):
+            total += lower_bound(body[i])
+            if total > limit:
+                skip = i + 1  # body[i:] cannot fit, so no earlier start can
+                break
+    if skip == 0 and count(head + body) <= limit:
         return head + body
     # A conversation should start with the user speaking.
-    starts = [i for i in range(1, len(body)) if body[i]["role"] == "user"]
+    starts = [i for i in range(max(1, skip), len(body)) if body[i]["role"] == "user"]
     if not starts or starts[-1] != len(body) - 1:
         starts.append(len(body) - 1)
     lo, hi = 0, len(starts) - 1
-    last = count(head + body[starts[hi]:]) if starts else count(head + body)
+    last = count(head + body[starts[hi]:])
     if last > limit:
         raise EngineError(
             f"the message is longer than the context ({last} > {limit} "
@@ -92,6 +103,12 @@ def fit_messages(
     kept = body[starts[lo]:]
     log.info("dropped %d old messages to fit the context", len(body) - len(kept))
     return head + kept
+
+
+def content_tokens(llama: llama_cpp.Llama, text: str) -> int:
+    """A message's own tokens, without the template around it: a lower bound on
+    what it adds to a prompt."""
+    return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else 0
 
 
 def tokenize_prompt(llama: llama_cpp.Llama, prompt: str, bos_text: str) -> list[int]:
@@ -123,13 +140,15 @@ def run_turn(
     started = time.perf_counter()
     n_ctx = llama.n_ctx()
     reserve = min(params.max_tokens, max(16, n_ctx // 4))
-    tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
-    if len(tokens) > n_ctx - reserve:
-        messages = fit_messages(
-            messages, lambda m: len(tokenize_prompt(llama, fmt.render(m), bos_text)),
-            n_ctx - reserve,
-        )
-        tokens = tokenize_prompt(llama, fmt.render(messages), bos_text)
+    counted: dict[int, list[int]] = {}  # prompt tokens by the number of messages kept
+
+    def count(kept: list[dict[str, Any]]) -> int:
+        counted[len(kept)] = tokenize_prompt(llama, fmt.render(kept), bos_text)
+        return len(counted[len(kept)])
+
+    messages = fit_messages(messages, count, n_ctx - reserve,
+                            lower_bound=lambda m: content_tokens(llama, m.get("content") or ""))
+    tokens = counted.get(len(messages)) or tokenize_prompt(llama, fmt.render(messages), bos_text)
     cached = cached_prefix(llama, tokens)
     if cached == len(tokens):
         cached -= 1  # decode the last prompt token again for fresh logits
