@@ -38,6 +38,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/speculative.py
+	$(BIN)/python bench/long_chat.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/desktop.py
 	$(BIN)/python bench/models.py
