@@ -74,6 +74,9 @@ from Xlib.ext import ge, xinput, xtest
 
 from rmm_tray.desktop import ipc
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpuwatch import CpuWatch  # noqa: E402  (bench/cpuwatch.py)
+
 REPO = Path(__file__).resolve().parent.parent
 SCREEN = (1280, 800)
 TRAY_BOX = (SCREEN[0] - 64, 0, 64, 32)  # x, y, width, height of trayer's panel
@@ -599,40 +602,6 @@ def rss_by_mapping(pid: int, top: int = 8) -> list[tuple[str, float]]:
             sizes[name] = sizes.get(name, 0) + int(parts[1]) * 1024
     ranked = sorted(sizes.items(), key=lambda kv: -kv[1])
     return [(k, round(v / MIB, 1)) for k, v in ranked[:top]]
-
-
-class CpuWatch:
-    """CPUs kept busy by processes outside the bench's own tree while a section
-    ran. On a 2-core machine a test suite running beside the bench changes
-    every figure here; this says when that happened. Linux only."""
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        try:
-            ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-            hz = os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, AttributeError):
-            return None
-        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait; steal counts
-        own = os.times()
-        ours = own.user + own.system + own.children_user + own.children_system
-        for p in psutil.Process().children(recursive=True):
-            try:
-                t = p.cpu_times()
-                ours += t.user + t.system
-            except psutil.Error:
-                pass
-        return busy / hz, ours, time.perf_counter()
-
-    def others(self) -> float | None:
-        end = self._sample()
-        if self.start is None or end is None or end[2] <= self.start[2]:
-            return None
-        busy, own, wall = (e - s for e, s in zip(end, self.start))
-        return max(0.0, (busy - own) / wall)
 
 
 # -- the sections -------------------------------------------------------------------

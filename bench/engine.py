@@ -71,6 +71,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from cpuwatch import CpuWatch  # noqa: E402  (bench/cpuwatch.py)
+
 RAW = HERE / "raw_llama.py"
 PY = sys.executable
 BATCH = 512  # EngineSettings.batch_size, which config.toml does not set; the raw side matches
@@ -150,34 +153,6 @@ def median(xs: Sequence[float]) -> float | None:
 
 
 # -- running one process, timed from outside ----------------------------------
-
-
-class CpuWatch:
-    """How many CPUs other processes (and the hypervisor, as steal time) kept busy
-    meanwhile: all busy time in /proc/stat less this process's own CPU time and
-    that of its children reaped since. Linux only; None elsewhere."""
-
-    def __init__(self) -> None:
-        self.start = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float, float] | None:
-        try:
-            ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-            hz = os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, AttributeError):
-            return None
-        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait; steal counts
-        own = os.times()
-        return (busy / hz, own.user + own.system + own.children_user + own.children_system,
-                time.perf_counter())
-
-    def others(self) -> float | None:
-        end = self._sample()
-        if self.start is None or end is None or end[2] <= self.start[2]:
-            return None
-        busy, own, wall = (e - s for e, s in zip(end, self.start))
-        return round(max(0.0, (busy - own) / wall), 3)
 
 
 @dataclass
