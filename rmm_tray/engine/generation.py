@@ -146,9 +146,14 @@ def run_turn(
         counted[len(kept)] = tokenize_prompt(llama, fmt.render(kept), bos_text)
         return len(counted[len(kept)])
 
-    messages = fit_messages(messages, count, n_ctx - reserve,
-                            lower_bound=lambda m: content_tokens(llama, m.get("content") or ""))
-    tokens = counted.get(len(messages)) or tokenize_prompt(llama, fmt.render(messages), bos_text)
+    prompt = fmt.render(messages)
+    if len(prompt.encode("utf-8")) + 1 <= n_ctx - reserve:
+        # Every token is at least one byte (and BOS one more): it fits, count nothing.
+        tokens = tokenize_prompt(llama, prompt, bos_text)
+    else:
+        messages = fit_messages(messages, count, n_ctx - reserve,
+                                lower_bound=lambda m: content_tokens(llama, m.get("content") or ""))
+        tokens = counted.get(len(messages)) or tokenize_prompt(llama, fmt.render(messages), bos_text)
     cached = cached_prefix(llama, tokens)
     if cached == len(tokens):
         cached -= 1  # decode the last prompt token again for fresh logits
