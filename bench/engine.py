@@ -821,6 +821,24 @@ def default_model() -> Path:
     return g.assemble(Path(tempfile.gettempdir()) / "rmm-bench" / g.MODEL_NAME)
 
 
+def chat_bench_args(ap: argparse.ArgumentParser, *, ctx: int) -> None:
+    """The options the benchmarks that run `rmm-tray chat` share (bench/speculative.py,
+    bench/long_chat.py)."""
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=default_threads())
+    ap.add_argument("--ctx", type=int, default=ctx)
+
+
+def chosen_model(args: argparse.Namespace) -> Path | None:
+    """``--model`` or the starter; None (said on stderr) when the file is missing."""
+    model = args.model or default_model()
+    if not model.is_file():
+        print(f"no model at {model}", file=sys.stderr)
+        return None
+    return model
+
+
 def default_threads() -> int:
     try:
         import psutil

@@ -62,15 +62,11 @@ def turn(home: Path, model_name: str, chat_id: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=eb.default_threads())
-    ap.add_argument("--ctx", type=int, default=512)
+    eb.chat_bench_args(ap, ctx=512)
     args = ap.parse_args(argv)
     args.flash_attn = "auto"
-    model = args.model or eb.default_model()
-    if not model.is_file():
-        print(f"no model at {model}", file=sys.stderr)
+    model = eb.chosen_model(args)
+    if model is None:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
