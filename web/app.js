@@ -200,6 +200,23 @@ function clearMessages() {
   els.empty.hidden = false;
 }
 
+// When each reply's batches reach the page, with the tokens generated so far:
+// bench/popup_speed.py reads it through the "stream_times" probe to time the
+// popup path where a person sees it. Only the latest few replies are kept.
+const streamTimes = {};
+function timeStream(msg) {
+  if (msg.role !== "assistant") return;
+  const now = performance.now();
+  let t = streamTimes[msg.id];
+  if (!t) {
+    const ids = Object.keys(streamTimes);
+    if (ids.length >= 20) delete streamTimes[ids[0]];
+    t = streamTimes[msg.id] = { first: now, firstTokens: msg.tokens || 0, batches: 0 };
+  }
+  if (msg.streaming) { t.last = now; t.lastTokens = msg.tokens || 0; t.batches++; }
+  else { t.done = now; t.stats = msg.stats || null; }
+}
+
 const handlers = {
   state(ev) {
     // The picker follows the models folder (the core sends the list again on
@@ -225,6 +242,7 @@ const handlers = {
   message(ev) {
     if (ev.message.role === "user") pending = null;
     renderMessage(ev.message);
+    timeStream(ev.message);  // after the DOM has the batch
     if (ev.chat_id) currentChat = ev.chat_id;
     if (ev.message.role === "assistant" && !ev.message.streaming) { setGenerating(false); updateLastTools(); }
   },
@@ -265,7 +283,7 @@ window.rmm = {
   },
   on(type, fn) { handlers[type] = fn; },
   view(name, hooks) { views[name] = hooks; },
-  call, setView,
+  call, setView, streamTimes,
 };
 
 function send() {

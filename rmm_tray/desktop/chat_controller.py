@@ -42,12 +42,13 @@ def message_event(m: ChatMessage) -> dict[str, Any]:
     return out
 
 
-def streaming_event(reply_id: str, blocks: str, tail: str) -> dict[str, Any]:
+def streaming_event(reply_id: str, blocks: str, tail: str, tokens: int = 0) -> dict[str, Any]:
     """A batch of a streaming reply: the HTML of the Markdown blocks completed
     since the last batch (the page appends it) and of the unfinished tail (it
-    replaces the last tail). The final message event carries the whole."""
+    replaces the last tail). The final message event carries the whole.
+    ``tokens`` (generated so far) lets the page time the stream as it arrives."""
     return {"id": reply_id, "role": "assistant", "streaming": True, "interrupted": False,
-            "append_html": blocks, "tail_html": tail}
+            "append_html": blocks, "tail_html": tail, "tokens": tokens}
 
 
 class ChatController:
@@ -216,7 +217,7 @@ class ChatController:
                    "text": text})
 
     def _run_turn(self, text: str | None, redo: bool = False) -> None:
-        from rmm_tray.engine import Done, Failed
+        from rmm_tray.engine import Done, Failed, Token
 
         turn = self._start_turn(text, redo)
         if turn is None:
@@ -227,10 +228,12 @@ class ChatController:
             self.push_state()
             reply_id = turn.reply.id
             stream = StreamRenderer()
-            shown = 0
+            shown = tokens = 0
             for batch in turn.batches():
                 for event in batch:
-                    if isinstance(event, Failed):
+                    if isinstance(event, Token):
+                        tokens += 1
+                    elif isinstance(event, Failed):
                         self.last_error = event.message
                         self.emit({"type": "error", "message": event.message})
                 # The last batch's text comes with the final message.
@@ -238,7 +241,7 @@ class ChatController:
                     shown = len(turn.text)
                     blocks, tail = stream.update(turn.text)
                     self.emit({"type": "message", "chat_id": turn.chat_id,
-                               "message": streaming_event(reply_id, blocks, tail)})
+                               "message": streaming_event(reply_id, blocks, tail, tokens)})
         finally:
             with self._idle:
                 self._turn = None

@@ -46,6 +46,8 @@ PROBES = {
         return {bad: bad.length, handlers: handlers, jsLinks: jsLinks,
                 pwned: window.__pwned === true, title: document.title};
     })()""",
+    # Each reply's first and latest batch as the page received them (web/app.js).
+    "stream_times": "window.rmm ? window.rmm.streamTimes : null",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
     # Which view shows, and the focused control as the Models view labels it.
