@@ -1,6 +1,9 @@
 """The default chat history: one JSON Lines file per chat under chats/.
 
-Append-only. Each completed message is one line, fsynced before the call returns.
+Append-only. Each completed message is one line, fsynced before the call returns;
+so is each change of a chat's fields (a "meta" line: rename, pin, trash, the
+version chosen). A message line names its parent; lines written before versions
+existed have none and follow the message before them.
 A reply still streaming is written as "partial" lines (flushed, not fsynced), so
 a killed process leaves the words already shown; on reading, a reply that never
 completed comes back marked interrupted. A line that cannot be read is skipped
@@ -22,21 +25,29 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray import (
+    CHAT_FIELDS,
+    ROOT,
     Chat,
     ChatMessage,
     ChatNotFound,
     ChatSummary,
     HistoryBackend,
+    HistoryError,
     NotRegularFile,
+    SearchHit,
+    active_path,
+    hit_for,
     hookimpl,
     new_chat_id,
     open_regular,
+    query_terms,
+    title_from,
+    wanted,
 )
 
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-SUMMARY_CHARS = 60
 
 
 class JsonlHistory(HistoryBackend):
@@ -46,6 +57,9 @@ class JsonlHistory(HistoryBackend):
         self.dir = chats_dir
         self._lock = threading.Lock()
         self._open: dict[str, int] = {}  # chat id -> fd, opened for appending
+        # file name -> (size, mtime_ns, inode) and the chat read then: a list reads
+        # only the files that changed since the last one.
+        self._seen: dict[str, tuple[tuple[int, int, int], Chat]] = {}
 
     def _path(self, chat_id: str) -> Path:
         if not _ID.fullmatch(chat_id):  # "$" would let a trailing newline through
@@ -88,12 +102,21 @@ class JsonlHistory(HistoryBackend):
                 _close_quietly(fd)
             self._open.clear()
 
-    def create_chat(self, *, title: str, model: str | None) -> str:
-        chat_id = new_chat_id()
-        while self._path(chat_id).exists():
+    def create_chat(self, *, title: str, model: str | None, source: str | None = None,
+                    system: str | None = None, template: str | None = None,
+                    chat_id: str | None = None, created: float | None = None) -> str:
+        if chat_id is None:
             chat_id = new_chat_id()
-        record = {"type": "chat", "id": chat_id, "title": title[:SUMMARY_CHARS],
-                  "created": time.time(), "model": model}
+            while self._path(chat_id).exists():
+                chat_id = new_chat_id()
+        elif self._path(chat_id).exists():
+            raise HistoryError(f"a chat with id '{chat_id}' exists already")
+        record: dict[str, Any] = {"type": "chat", "id": chat_id, "title": title_from(title),
+                                  "created": time.time() if created is None else created,
+                                  "model": model}
+        for key, value in (("source", source), ("system", system), ("template", template)):
+            if value is not None:
+                record[key] = value
         try:
             self._write(chat_id, record, durable=True)
         except OSError:
@@ -107,7 +130,12 @@ class JsonlHistory(HistoryBackend):
         return chat_id
 
     def append_message(self, chat_id: str, message: ChatMessage) -> None:
-        self._write(chat_id, {"type": "message", **message.to_dict()}, durable=True)
+        # No "parent": the message follows the current one (as every line did before
+        # versions); null: it starts the chat anew.
+        record = {"type": "message", **message.to_dict()}
+        if message.parent == ROOT:
+            record["parent"] = None
+        self._write(chat_id, record, durable=True)
 
     def append_partial(self, chat_id: str, message_id: str, text: str) -> None:
         if text:
@@ -115,6 +143,30 @@ class JsonlHistory(HistoryBackend):
 
     def retract_message(self, chat_id: str, message_id: str) -> None:
         self._write(chat_id, {"type": "retract", "id": message_id}, durable=True)
+
+    def update_chat(self, chat_id: str, **changes: Any) -> None:
+        unknown = set(changes) - set(CHAT_FIELDS)
+        if unknown:
+            raise HistoryError(f"a chat has no field {sorted(unknown)[0]!r}")
+        if "title" in changes:
+            changes["title"] = title_from(changes["title"] or "")
+        if "pinned" in changes:
+            changes["pinned"] = bool(changes["pinned"])
+        if "current" in changes and changes["current"] not in {m.id for m in self.load_chat(chat_id).tree}:
+            raise HistoryError(f"chat '{chat_id}' has no message '{changes['current']}'")
+        self._meta(chat_id, changes)
+
+    def _meta(self, chat_id: str, changes: dict[str, Any]) -> None:
+        if not self._path(chat_id).is_file():
+            raise ChatNotFound(f"no chat '{chat_id}'")
+        if changes:
+            self._write(chat_id, {"type": "meta", **changes}, durable=True)
+
+    def delete_chat(self, chat_id: str) -> None:
+        self._meta(chat_id, {"deleted": time.time()})
+
+    def restore_chat(self, chat_id: str) -> None:
+        self._meta(chat_id, {"deleted": None})
 
     def load_chat(self, chat_id: str) -> Chat:
         path = self._path(chat_id)
@@ -125,10 +177,11 @@ class JsonlHistory(HistoryBackend):
         except NotRegularFile as exc:
             raise ChatNotFound(f"chat '{chat_id}' cannot be read: {exc}") from None
 
-    def list_chats(self) -> list[ChatSummary]:
+    def _all(self) -> list[Chat]:
         if not self.dir.is_dir():
             return []
         out = []
+        names = set()
         for path in self.dir.iterdir():
             # Regular files only (a symlink to one included): a directory, a dangling
             # link or a FIFO named *.jsonl is not a chat, and opening a FIFO would block.
@@ -138,22 +191,63 @@ class JsonlHistory(HistoryBackend):
                 log.warning("chat file %r skipped: not a regular file", path.name)
                 continue
             try:
-                chat = _read_chat(path, path.name[: -len(".jsonl")], quiet=True)
+                st = path.stat()
+                key = (st.st_size, st.st_mtime_ns, st.st_ino)
+                seen = self._seen.get(path.name)
+                if seen is not None and seen[0] == key:
+                    chat = seen[1]
+                else:
+                    chat = _read_chat(path, path.name[: -len(".jsonl")], quiet=True)
+                    self._seen[path.name] = (key, chat)
             except (OSError, UnicodeError, ValueError) as exc:  # NotRegularFile is an OSError
                 log.warning("chat file %r skipped: %s", path.name, exc)
                 continue
-            updated = max([chat.created, *(m.created for m in chat.messages)])
-            out.append(ChatSummary(chat.id, chat.title, chat.created, updated,
-                                   len(chat.messages), chat.model))
+            names.add(path.name)
+            out.append(chat)
+        for gone in set(self._seen) - names:
+            del self._seen[gone]
+        return out
+
+    def list_chats(self) -> list[ChatSummary]:
+        out = [c.summary() for c in self._all() if c.deleted is None]
         out.sort(key=lambda c: c.updated, reverse=True)
         return out
 
-    def delete_chat(self, chat_id: str) -> None:
+    def list_trash(self) -> list[ChatSummary]:
+        out = [c.summary() for c in self._all() if c.deleted is not None]
+        out.sort(key=lambda c: c.deleted or 0.0, reverse=True)
+        return out
+
+    def search(self, query: str, *, model: str | None = None, since: float | None = None,
+               pinned: bool | None = None, limit: int = 50) -> list[SearchHit]:
+        # A scan of every chat (those unchanged since the last list are not read again).
+        terms = query_terms(query)
+        if not terms:
+            return []
+        hits: list[SearchHit] = []
+        chats = sorted((c for c in self._all() if c.deleted is None), key=lambda c: c.updated,
+                       reverse=True)
+        for chat in chats:
+            if not wanted(chat, model=model, since=since, pinned=pinned):
+                continue
+            hit = hit_for(chat, terms, [(None, chat.title)] +
+                          [(m.id, m.content) for m in chat.tree if m.role != "system"])
+            if hit:
+                hits.append(hit)
+                if len(hits) >= limit:
+                    break
+        return hits
+
+    def purge_chat(self, chat_id: str) -> None:
+        path = self._path(chat_id)
         with self._lock:
             fd = self._open.pop(chat_id, None)
             if fd is not None:
                 _close_quietly(fd)
-        self._path(chat_id).unlink()
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise ChatNotFound(f"no chat '{chat_id}'") from None
 
 
 #: Timestamps a chat may carry: from 1970 to the last year datetime can show.
@@ -181,12 +275,18 @@ def _close_quietly(fd: int) -> None:
         pass
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
     position: dict[str, int] = {}
     retracted: set[str] = set()
+    current: str | None = None
     with io.TextIOWrapper(open_regular(path), encoding="utf-8", errors="replace") as fh:
         chat = Chat(id=chat_id, title="", created=os.fstat(fh.fileno()).st_mtime, model=None,
                     messages=[])
+        tree = chat.tree
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -195,33 +295,51 @@ def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
                 kind = record.get("type")
                 if kind == "chat":
                     # A field of the wrong kind counts as missing: the chat stays listed.
-                    title, model = record.get("title"), record.get("model")
-                    chat.title = title if isinstance(title, str) else ""
+                    chat.title = title_from(_text(record.get("title")) or "")
                     chat.created = _timestamp(record.get("created")) or chat.created
-                    chat.model = model if isinstance(model, str) else None
+                    chat.model = _text(record.get("model"))
+                    chat.source = _text(record.get("source"))
+                    chat.system = _text(record.get("system"))
+                    chat.template = _text(record.get("template"))
                 elif kind == "message":
                     message = ChatMessage.from_dict(record)
                     if _timestamp(record.get("created")) is None:
                         message.created = chat.created  # not "now": that would reorder the list
                     if message.id in position:  # completes a reply streamed as partials
-                        chat.messages[position[message.id]] = message
+                        if "parent" not in record:  # the partial knew what it followed
+                            message.parent = tree[position[message.id]].parent
+                        tree[position[message.id]] = message
                     else:
-                        position[message.id] = len(chat.messages)
-                        chat.messages.append(message)
+                        if "parent" not in record:  # follows the current message
+                            message.parent = current
+                        position[message.id] = len(tree)
+                        tree.append(message)
+                    current = message.id
                 elif kind == "partial":
                     mid, text = record["id"], record["text"]
                     if not isinstance(mid, str) or not isinstance(text, str):
                         raise ValueError("partial needs id and text strings")
                     if mid not in position:
-                        position[mid] = len(chat.messages)
-                        chat.messages.append(ChatMessage("assistant", "", id=mid, interrupted=True))
-                    message = chat.messages[position[mid]]
+                        position[mid] = len(tree)
+                        # A partial line has no time: that of what it follows, not "now"
+                        # (which would reorder the list on every read).
+                        when = tree[position[current]].created if current in position else chat.created
+                        tree.append(ChatMessage("assistant", "", id=mid, interrupted=True,
+                                                parent=current, created=when))
+                        current = mid
+                    message = tree[position[mid]]
                     if message.interrupted:
                         message.content += text
                 elif kind == "retract":
                     if not isinstance(record["id"], str):
                         raise ValueError("retract needs an id string")
                     retracted.add(record["id"])
+                    while current in retracted:  # the branch shown steps back
+                        current = tree[position[current]].parent
+                elif kind == "meta":
+                    _apply_meta(chat, record)
+                    if isinstance(record.get("current"), str) and record["current"] in position:
+                        current = record["current"]
                 else:
                     raise ValueError(f"unknown record type {kind!r}")
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -229,10 +347,24 @@ def _read_chat(path: Path, chat_id: str, quiet: bool = False) -> Chat:
                 if not quiet:
                     log.warning("%s line %d skipped: %s", path.name, lineno, exc)
     if retracted:
-        chat.messages = [m for m in chat.messages if m.id not in retracted]
+        chat.tree = tree = [m for m in tree if m.id not in retracted]
+    chat.current = current if current is not None or not tree else tree[-1].id
+    chat.messages = active_path(tree, chat.current)
     if not chat.title:
-        chat.title = next((m.content for m in chat.messages if m.role == "user"), "")[:SUMMARY_CHARS]
+        chat.title = title_from(next((m.content for m in chat.messages if m.role == "user"), ""))
     return chat
+
+
+def _apply_meta(chat: Chat, record: dict[str, Any]) -> None:
+    """A meta line's fields onto the chat; one of the wrong kind is ignored."""
+    for key in ("title", "model", "system", "template", "source"):
+        if key in record and (record[key] is None or isinstance(record[key], str)):
+            value = record[key]
+            setattr(chat, key, title_from(value or "") if key == "title" else value)
+    if isinstance(record.get("pinned"), bool):
+        chat.pinned = record["pinned"]
+    if "deleted" in record:
+        chat.deleted = _timestamp(record["deleted"])
 
 
 @hookimpl

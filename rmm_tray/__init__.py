@@ -8,7 +8,25 @@ It stays import-light (no llama_cpp, no GUI toolkits) so that the CLI starts fas
 """
 
 from rmm_tray.chat.drafts import MessageDraft
-from rmm_tray.chat.history import Chat, ChatMessage, ChatNotFound, ChatSummary, HistoryBackend, new_chat_id
+from rmm_tray.chat.history import (
+    CHAT_FIELDS,
+    ROOT,
+    Chat,
+    ChatMessage,
+    ChatNotFound,
+    ChatSummary,
+    HistoryBackend,
+    HistoryError,
+    SearchHit,
+    active_path,
+    chat_from_export,
+    export_form,
+    hit_for,
+    new_chat_id,
+    query_terms,
+    title_from,
+    wanted,
+)
 from rmm_tray.chat.templates import PromptTemplate, TemplateError
 from rmm_tray.errors import RmmError
 from rmm_tray.home.files import NotRegularFile, file_kind, open_regular
@@ -34,6 +52,7 @@ from rmm_tray.models.store import SPLIT_NAME
 __version__ = "0.1.0"
 
 __all__ = [
+    "CHAT_FIELDS",
     "Chat",
     "ChatMessage",
     "ChatNotFound",
@@ -41,6 +60,7 @@ __all__ = [
     "DoctorCheck",
     "DownloadCancelled",
     "HistoryBackend",
+    "HistoryError",
     "LocalModelCandidate",
     "MenuItem",
     "MessageDraft",
@@ -54,13 +74,22 @@ __all__ = [
     "RemoteRepo",
     "RemoteRepoDetails",
     "RmmError",
+    "ROOT",
+    "SearchHit",
     "SPLIT_NAME",
     "SourceError",
     "TemplateError",
+    "active_path",
+    "chat_from_export",
+    "export_form",
+    "hit_for",
     "hookimpl",
     "link_or_copy",
     "new_chat_id",
     "quantization_from_name",
+    "query_terms",
+    "title_from",
+    "wanted",
     "__version__",
     "file_kind",
     "open_regular",

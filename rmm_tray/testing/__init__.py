@@ -1,0 +1,1 @@
+"""Test helpers for plugin authors: ``history_contract`` checks a history backend."""
