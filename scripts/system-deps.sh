@@ -13,6 +13,8 @@ packages=(build-essential cmake pkg-config
     gir1.2-ayatanaappindicator3-0.1
     # The desktop tests: a virtual screen, real key events, a tray host.
     xvfb xdotool trayer dbus openbox
+    # Opening the data folder (xdg-open); the launcher's checker; xprop for WM_CLASS.
+    xdg-utils desktop-file-utils x11-utils
     # The download benchmark compares against curl.
     curl)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)

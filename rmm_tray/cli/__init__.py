@@ -15,7 +15,19 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rmm_tray.cli import chat_cmd, desktop_cmds, doctor_cmd, info_cmds, models_cmd
+    from rmm_tray.cli import (
+        chat_cmd,
+        chats_cmd,
+        config_cmd,
+        desktop_cmds,
+        doctor_cmd,
+        info_cmds,
+        launcher_cmd,
+        logs_cmd,
+        models_cmd,
+        prompts_cmd,
+        serve_cmd,
+    )
 
     parser = argparse.ArgumentParser(
         prog="rmm-tray",
@@ -30,8 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat_cmd.add_parser(sub)
     models_cmd.add_parser(sub)
     info_cmds.add_parsers(sub)
+    chats_cmd.add_parser(sub)
+    prompts_cmd.add_parser(sub)
     doctor_cmd.add_parser(sub)
     desktop_cmds.add_parsers(sub)
+    config_cmd.add_parser(sub)
+    logs_cmd.add_parser(sub)
+    launcher_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 
@@ -57,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.debug:
         quiet_libraries()
+    else:
+        os.environ["RMM_DEBUG"] = "1"  # the popup process the core starts logs verbosely too
+    from rmm_tray.home import logs
+    from rmm_tray.home.paths import DataHome
+
+    logs.setup(DataHome.from_env().root, "cli", debug=args.debug)
     if args.command is None:
         from rmm_tray.cli.desktop_cmds import has_desktop
 

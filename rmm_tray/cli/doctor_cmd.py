@@ -175,6 +175,39 @@ def _no_models_check(home: "DataHome") -> Check:
                  f"to get the starter model back, delete {home.root / STATE_FILE}")
 
 
+def _desktop_checks() -> list[Check]:
+    """The hotkey as the tray app will judge it, the log, and the launcher."""
+    from rmm_tray.desktop import hotkey_check, launcher
+    from rmm_tray.home import logs
+    from rmm_tray.home.config import Config, ConfigError
+    from rmm_tray.home.paths import DataHome
+
+    home = DataHome.from_env()
+    checks = []
+    try:
+        combo = str(Config.load(home.config_file, create=False)["ui"]["hotkey"])
+    except ConfigError:
+        combo = None  # the config line says why
+    wayland = bool(os.environ.get("WAYLAND_DISPLAY")) or os.environ.get("XDG_SESSION_TYPE") == "wayland"
+    if combo is not None:
+        why = hotkey_check.problem(combo)
+        if why is not None:
+            checks.append(Check("hotkey", "warn", f"{combo!r}: {why}", "pick another in Settings, or: "
+                                "rmm-tray config set ui.hotkey '<ctrl>+<alt>+<space>'"))
+        elif wayland:
+            checks.append(Check("hotkey", "warn", f"{hotkey_check.label(combo)}: a Wayland session does "
+                                "not let apps see keys", "bind 'rmm-tray toggle' as a desktop shortcut"))
+        else:
+            checks.append(Check("hotkey", "ok", f"{hotkey_check.label(combo)} (keyboard listener)"))
+    checks.append(Check("log", "ok", str(logs.log_file(home.root))))
+    installed = launcher.launcher_path().is_file()
+    detail = str(launcher.launcher_path()) if installed else "not in the desktop's launcher"
+    if installed and launcher.autostart_enabled():
+        detail += "; starts at login"
+    checks.append(Check("launcher", "ok", detail, "" if installed else "rmm-tray desktop install"))
+    return checks
+
+
 def _plugin_checks(safe_mode: bool) -> list[Check]:
     """The plugins' own lines. A plugin whose hook raises, or returns something
     else than DoctorChecks, gets one line saying so; the others are unaffected."""
@@ -215,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
     checks += _gui_checks()
     checks.append(_session_check())
     checks += _home_checks()
+    checks += _desktop_checks()
     checks += _plugin_checks(bool(getattr(args, "safe_mode", False)))
     if args.json:
         print_json({"checks": [asdict(c) for c in checks]})

@@ -1,15 +1,16 @@
 """The CLI's edge: one line on stderr for any error, the traceback of an
-unexpected one in the log file."""
+unexpected one in the log file (logs/rmm-tray.log, see home.logs)."""
 
 from __future__ import annotations
 
+import logging
 import sys
-import traceback
 from collections.abc import Sequence
 
 from rmm_tray.errors import describe, is_for_person
+from rmm_tray.home.logs import LOG_NAME
 
-LOG_NAME = "rmm-tray.log"
+__all__ = ["LOG_NAME", "report"]
 
 
 def report(exc: BaseException, argv: Sequence[str] | None = None) -> str:
@@ -24,17 +25,11 @@ def report(exc: BaseException, argv: Sequence[str] | None = None) -> str:
 
 
 def _write_traceback(exc: BaseException) -> str | None:
-    from datetime import datetime
+    from rmm_tray.home import logs
 
-    from rmm_tray.home.paths import DataHome
+    if logs.current_file() is None:  # main() was not the way in (a test calling report)
+        from rmm_tray.home.paths import DataHome
 
-    path = DataHome.from_env().logs / LOG_NAME
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"{datetime.now().isoformat(timespec='seconds')} ERROR rmm_tray.cli: "
-                     f"{type(exc).__name__}: {exc}\n")
-            fh.writelines(traceback.format_exception(exc))
-    except OSError:
-        return None
-    return str(path)
+        logs.setup(DataHome.from_env().root, "cli")
+    path = logs.to_file_only("rmm_tray.cli", logging.ERROR, f"{type(exc).__name__}: {exc}", exc)
+    return str(path) if path else None
