@@ -61,6 +61,27 @@ speculative = ""
 # Memory kept for the states of recent chats, so going back to one does not re-read it (MiB).
 state_cache_mib = 512
 
+[server]
+# The local OpenAI- and Anthropic-compatible API (/v1/...), on the tray's own engine.
+# `rmm-tray serve` runs it without the tray, whatever `enabled` says.
+enabled = false
+# Loopback only by default; any other address needs api_key.
+host = "127.0.0.1"
+port = 8765
+# Clients send it as "Authorization: Bearer KEY" (or Anthropic's "x-api-key: KEY").
+# Empty: no key, which only a loopback address allows.
+api_key = ""
+# Web pages (origins such as "http://localhost:3000") allowed to call the API from a
+# browser. Empty: no CORS headers at all.
+cors_origins = []
+# Save chats made through the API to history (source "api").
+save_chats = false
+# The largest request body accepted, in bytes.
+max_body_bytes = 8388608
+# Requests that may wait for the engine while it serves another; one more gets
+# "503 busy" with Retry-After.
+max_waiting = 16
+
 [history]
 # Chat-history backend, by name; plugins can add their own.
 backend = "jsonl"
@@ -71,6 +92,10 @@ backend = "jsonl"
 hotkey = "<ctrl>+<alt>+<space>"
 # Hide the chat when it loses focus.
 hide_on_blur = false
+# Colours of the popup: "system" (follow the desktop), "light" or "dark".
+theme = "system"
+# What the popup shows when it opens: "last" (the view it was on) or "chat".
+open_on = "last"
 
 [plugins]
 # Third-party plugins to skip, by name. RMM_PLUGINS=name,name loads only those named.

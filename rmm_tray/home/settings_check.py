@@ -20,6 +20,8 @@ CHAT_TEMPLATES = ("chatml", "gemma", "llama-3")
 FLASH_ATTN = ("auto", "on", "off")
 #: engine.decode.PROMPT_LOOKUP, or off.
 SPECULATIVE = ("", "prompt-lookup")
+THEMES = ("system", "light", "dark")
+OPEN_ON = ("last", "chat")
 #: ggml's GGML_MAX_N_THREADS: llama.cpp aborts the process (SIGABRT) above it.
 MAX_THREADS = 512
 
@@ -70,8 +72,23 @@ RULES: dict[str, dict[str, Rule]] = {
     "engine": {
         "state_cache_mib": Rule("State cache", lambda v: v >= 0, "0 (off) or more MiB"),
     },
+    "server": {
+        "host": Rule("API address", lambda v: bool(v.strip()) and not any(c.isspace() for c in v),
+                     'an address such as "127.0.0.1" or "0.0.0.0"'),
+        "port": Rule("API port", lambda v: 1 <= v <= 65535, "a port from 1 to 65535"),
+        "api_key": Rule("API key", lambda v: v == v.strip() and v.isprintable(),
+                        "printable text without spaces around it"),
+        "cors_origins": Rule("Allowed origins", lambda v: all(
+            isinstance(o, str) and (o == "*" or o.startswith(("http://", "https://"))) for o in v),
+            'a list of origins such as "http://localhost:3000"'),
+        "max_body_bytes": Rule("Largest request", lambda v: v >= 1024, "at least 1024 bytes"),
+        "max_waiting": Rule("Waiting requests", lambda v: v >= 0, "0 or more"),
+    },
     "ui": {
         "hotkey": Rule("Hotkey", _hotkey, "keys joined by '+', such as <ctrl>+<alt>+<space>"),
+        "hide_on_blur": Rule("Hide when it loses focus"),
+        "theme": Rule("Theme", lambda v: v in THEMES, "system, light or dark"),
+        "open_on": Rule("Open on", lambda v: v in OPEN_ON, '"last" (the last view) or "chat"'),
     },
 }
 
