@@ -109,4 +109,4 @@ def test_only_the_engine_imports_llama_cpp() -> None:
 def test_the_folders_name_the_layers() -> None:
     top = sorted(p.name for p in PACKAGE.iterdir() if not p.name.startswith(("_", ".")))
     assert top == ["app.py", "chat", "cli", "desktop", "engine", "errors.py", "home", "hooks",
-                   "models", "py.typed", "shell", "units.py"]
+                   "models", "py.typed", "shell", "testing", "units.py"]

@@ -11,6 +11,8 @@ const els = {
   chatView: $("chat-view"), modelsView: $("models-view"), tabChat: $("tab-chat"), tabModels: $("tab-models"),
 };
 let generating = false;
+// Called with (element, message) for every whole message drawn (history.js adds to it).
+const messageHooks = [];
 let currentChat = null;
 // The text last sent, until the core confirms it was stored (the user's message
 // comes back): a send that fails before that gives it back to the input.
@@ -166,6 +168,7 @@ function renderMessage(msg) {
     if (!stats) { stats = document.createElement("div"); stats.className = "stats"; el.appendChild(stats); }
     const s = msg.stats;
     stats.textContent = `${s.completion_tokens} tokens · ${s.decode_tok_s} tok/s · first token ${s.ttft_s}s`;
+  for (const hook of messageHooks) hook(el, msg);  // history.js: ‹ n/N › and Edit
   }
   updateLastTools();
   els.messages.scrollTop = els.messages.scrollHeight;
@@ -181,17 +184,6 @@ function updateLastTools() {
     const b = toolButton("Regenerate", () => { setGenerating(true); call("regenerate"); });
     b.classList.add("extra");
     tools.appendChild(b);
-  }
-  const users = document.querySelectorAll(".msg.user");
-  const lastUser = users[users.length - 1];
-  if (lastUser) {
-    const b = toolButton("Edit", () => {
-      els.input.value = lastUser.dataset.text || "";
-      els.input.dataset.editing = "1";
-      els.input.focus();
-    });
-    b.classList.add("extra");
-    lastUser.querySelector(".tools").appendChild(b);
   }
 }
 
@@ -264,7 +256,7 @@ const handlers = {
     const back = ev.text != null ? ev.text : pending && pending.text;
     if (back && !els.input.value) {  // nothing was stored: the text goes back, not lost
       els.input.value = back;
-      if (pending && pending.editing) els.input.dataset.editing = "1";
+      if (pending && pending.editing) window.rmm.editAgain(pending.editing, back);
       autosize();
     }
     pending = null;
@@ -283,20 +275,23 @@ window.rmm = {
   },
   on(type, fn) { handlers[type] = fn; },
   view(name, hooks) { views[name] = hooks; },
-  call, setView, streamTimes,
+  call, setView, streamTimes, toolButton,
+  onMessage(fn) { messageHooks.push(fn); },
+  isGenerating() { return generating; },
+  editSent() {}, editAgain() {},  // history.js: the edit state
 };
 
 function send() {
   const text = els.input.value;
   if (!text.trim() || generating) return;
-  const editing = els.input.dataset.editing === "1";
+  const editing = els.input.dataset.editing || "";  // the id of the question edited
   pending = { text, editing };
   els.input.value = "";
   delete els.input.dataset.editing;
   autosize();
   showError("");
   setGenerating(true);
-  call(editing ? "edit_last" : "send", text);
+  if (editing) { window.rmm.editSent(); call("edit_message", editing, text); } else call("send", text);
 }
 
 function autosize() {

@@ -276,6 +276,14 @@ class HistoryBackend(ABC):
         """The app exits: release files and connections."""
 
 
+def recent_chats(backend: HistoryBackend, limit: int) -> list[ChatSummary]:
+    """The popup's chats, newest first: what Recent chats shows in the tray and the
+    popup. A one-shot ``rmm-tray chat`` (source "cli") or an API call does not push
+    them out; chats from before sources were kept count as the popup's."""
+    out = [c for c in backend.list_chats() if c.source in (None, "popup")]
+    return out[:limit]
+
+
 # -- the branch shown ----------------------------------------------------------------
 
 def active_path(tree: list[ChatMessage], current: str | None) -> list[ChatMessage]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmm_tray.chat.drafts import MessageDraft
-from rmm_tray.chat.history import ChatMessage
+from rmm_tray.chat.history import ROOT, ChatMessage, HistoryBackend, active_path, title_from
 
 if TYPE_CHECKING:
     from rmm_tray.app import App
@@ -40,7 +40,15 @@ class Turn:
 
     ``user`` is the user's message as stored (after the before_send filters),
     ``text`` the reply so far (it grows as the batches are iterated) and
-    ``model_name`` the model's name in models/, as history records it."""
+    ``model_name`` the model's name in models/, as history records it.
+
+    Versions: ``after`` (a message id, or ``ROOT``) makes the user's message
+    follow that message instead of the chat's current one (an edit: a sibling
+    of the message edited); ``reply_to`` (the id of a stored user message) asks
+    for another reply to it, a sibling of the replies it has (regenerate). The
+    model sees the branch that leads there, nothing from the others.
+    ``source`` is where a new chat started; ``history`` another backend (a
+    throwaway one for a chat not saved)."""
 
     def __init__(
         self,
@@ -51,35 +59,64 @@ class Turn:
         chat_id: str | None = None,
         system: str | None = None,
         model: Path | None = None,
+        after: str | None = None,
+        reply_to: str | None = None,
+        source: str | None = None,
+        history: HistoryBackend | None = None,
     ) -> None:
         self.app = app
-        history = app.history
+        self._history = history
+        history = self.history
         self.model = model or (app.engine.loaded.path if app.engine.loaded else app.default_model())
         # One identity: two repositories may both ship x-Q4_K_M.gguf.
         self.model_name = app.model_name(self.model)
         self.text = ""
         if chat_id is None:
-            chat_id = history.create_chat(title=user_text.strip()[:60], model=self.model_name)
+            chat_id = history.create_chat(title=title_from(user_text), model=self.model_name,
+                                          source=source, system=system)
             previous: list[ChatMessage] = []
         else:
-            previous = history.load_chat(chat_id).messages
+            chat = history.load_chat(chat_id)
+            if reply_to is not None:
+                previous = active_path(chat.tree, reply_to)
+                if not previous or previous[-1].id != reply_to or previous[-1].role != "user":
+                    raise ValueError(f"chat '{chat_id}' has no user message '{reply_to}'")
+            elif after == ROOT:
+                previous = []
+            elif after is not None:
+                previous = active_path(chat.tree, after)
+            else:
+                previous = chat.messages
         self.result = TurnResult(chat_id)
-        draft = MessageDraft(text=user_text, chat_id=chat_id, role="user", model=self.model_name)
-        user_text = app.filter_message("before_send", draft)
-        if system and not any(m.role == "system" for m in previous):
-            history.append_message(chat_id, ChatMessage("system", system))
-            previous.insert(0, ChatMessage("system", system))
-        self.user = ChatMessage("user", user_text)
-        history.append_message(chat_id, self.user)
+        if reply_to is not None:
+            self.user = previous.pop()  # stored, filtered already: asked again as it was
+        else:
+            draft = MessageDraft(text=user_text, chat_id=chat_id, role="user", model=self.model_name)
+            user_text = app.filter_message("before_send", draft)
+            last = previous[-1].id if previous else ROOT
+            if system and not any(m.role == "system" for m in previous):
+                prompt = ChatMessage("system", system, parent=last)
+                history.append_message(chat_id, prompt)
+                previous.insert(0, prompt)  # the model reads it first
+                last = prompt.id
+            self.user = ChatMessage("user", user_text, parent=last)
+            history.append_message(chat_id, self.user)
         messages = [
             {"role": m.role, "content": m.content}
             for m in previous
             if m.content
         ]
-        messages.append({"role": "user", "content": user_text})
-        self.reply = ChatMessage("assistant", "", model=self.model_name, interrupted=True)
+        messages.append({"role": "user", "content": self.user.content})
+        self.reply = ChatMessage("assistant", "", model=self.model_name, interrupted=True,
+                                 parent=self.user.id)
         self._stream: ChatStream = app.engine.chat(messages, params, model=self.model,
                                                    chat_id=chat_id)
+
+    _history: HistoryBackend | None = None
+
+    @property
+    def history(self) -> HistoryBackend:
+        return self._history if self._history is not None else self.app.history
 
     @property
     def chat_id(self) -> str:
@@ -96,7 +133,7 @@ class Turn:
         """The events in the batches the engine handed over (a UI draws per batch)."""
         from rmm_tray.engine import Done, Failed, Token
 
-        history, chat_id, reply = self.app.history, self.chat_id, self.reply
+        history, chat_id, reply = self.history, self.chat_id, self.reply
         unsaved: list[str] = []
         last_save = time.monotonic()
         finished = False
@@ -138,5 +175,5 @@ class Turn:
             # that was complete on screen is saved complete: unfiltered if need be.
             reply.content = text
             reply.interrupted = not finished
-            self.app.history.append_message(self.chat_id, reply)
+            self.history.append_message(self.chat_id, reply)
             self.result.reply = reply

@@ -26,6 +26,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="JSON lines: tokens, then done or error")
     p.add_argument("--stats", action="store_true", help="print speed figures to stderr")
+    p.add_argument("--no-save", action="store_true",
+                   help="keep nothing in the history (a chat continued with -c stays as it was)")
     p.set_defaults(run=run, interactive=False)
     _json_usage_errors(p)
 
@@ -161,7 +163,8 @@ def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: 
     from rmm_tray.chat.turn import Turn
     from rmm_tray.engine import Done, Failed, Token
 
-    turn = Turn(app, text, params, chat_id=chat_id, system=system, model=model)
+    turn = Turn(app, text, params, chat_id=chat_id, system=system, model=model, source="cli",
+                history=_history(app, args, chat_id))
     out = sys.stdout
     done: Done | None = None
     try:
@@ -228,6 +231,19 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
             line = input("you> ")
         except EOFError:
             print(file=sys.stderr)
+def _history(app: Any, args: argparse.Namespace, chat_id: str | None) -> Any:
+    """Where the turn is kept: the history, or with --no-save a scratch copy
+    (of the chat continued, if any) that ends with the command."""
+    if not getattr(args, "no_save", False):
+        return app.history
+    from rmm_tray.chat.history_memory import MemoryHistory
+
+    scratch = MemoryHistory()
+    if chat_id is not None:
+        scratch.import_chat(app.history.export_chat(chat_id))
+    return scratch
+
+
             return 0
         except KeyboardInterrupt:
             print(file=sys.stderr)
@@ -235,7 +251,10 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
         if not line.strip():
             continue
         text, sys_text = _compose(app, args, line, variables)
-        turn = Turn(app, text, params, chat_id=chat_id, system=sys_text or system, model=model)
+        if history is None:
+            history = _history(app, args, chat_id)
+        turn = Turn(app, text, params, chat_id=chat_id, system=sys_text or system, model=model,
+                    source="cli", history=history)
         chat_id = turn.chat_id
         try:
             for event in turn:
@@ -249,3 +268,4 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
             continue
         sys.stdout.write("\n")
 
+    history = None  # one for the whole session: a --no-save chat goes on in its scratch copy

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import re
-from dataclasses import asdict
 from typing import Any
 
 from rmm_tray.app import App
@@ -23,16 +21,7 @@ def add_parsers(sub: Any) -> None:
     show.add_argument("--json", action="store_true")
     show.set_defaults(run=prompts_show)
 
-    c = sub.add_parser("chats", help="chat history")
-    csub = c.add_subparsers(dest="chats_command", metavar="ACTION", required=True)
-    ls = csub.add_parser("list", help="chats, newest first")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(run=chats_list)
-    show = csub.add_parser("show", help="one chat's messages")
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(run=chats_show)
-
+    # `chats` has its own module too, chats_cmd.
     pl = sub.add_parser("plugins", help="loaded plugins and their status")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(run=plugins_list)
@@ -68,13 +57,6 @@ def prompts_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(ts: float) -> str:
-    try:
-        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
-    except (OverflowError, OSError, ValueError, TypeError):  # a backend's odd time
-        return "?"
-
-
 # Control characters (C0, DEL, C1) and the bidirectional overrides: stored text
 # printed raw could drive the terminal (OSC 52 writes its clipboard) or disguise
 # itself. Shown as visible escapes; --json keeps the exact text.
@@ -90,35 +72,6 @@ def terminal_safe(text: str, *, one_line: bool = False) -> str:
         return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
     text = _CONTROLS.sub(escape, str(text))
     return _LINE_BREAKS.sub(escape, text) if one_line else text
-
-
-def chats_list(args: argparse.Namespace) -> int:
-    chats = App.open(safe_mode=args.safe_mode).history.list_chats()
-    if args.json:
-        print_json([asdict(c) for c in chats])
-    else:
-        print_table(["ID", "UPDATED", "MESSAGES", "TITLE"],
-                    [[terminal_safe(c.id, one_line=True), _when(c.updated), c.messages,
-                      terminal_safe(c.title, one_line=True)] for c in chats])
-    return 0
-
-
-def chats_show(args: argparse.Namespace) -> int:
-    chat = App.open(safe_mode=args.safe_mode).history.load_chat(args.id)
-    if args.json:
-        print_json({"id": chat.id, "title": chat.title, "created": chat.created,
-                    "model": chat.model, "skipped_lines": chat.skipped_lines,
-                    "messages": [m.to_dict() | {"interrupted": m.interrupted}
-                                 for m in chat.messages]})
-        return 0
-    title = terminal_safe(chat.title or chat.id, one_line=True)
-    print(f"# {title}  ({terminal_safe(chat.id, one_line=True)}, {_when(chat.created)})")
-    for m in chat.messages:
-        mark = " [interrupted]" if m.interrupted else ""
-        print(f"\n{terminal_safe(m.role, one_line=True)}{mark}:\n{terminal_safe(m.content)}")
-    if chat.skipped_lines:
-        print(f"\n({chat.skipped_lines} unreadable line(s) skipped; see the log)")
-    return 0
 
 
 def plugins_list(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.chat.history import ChatMessage
+from rmm_tray.chat.history import ROOT, Chat, ChatMessage, newest_leaf, recent_chats, versions
 from rmm_tray.desktop.render import StreamRenderer, render_markdown
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import describe
@@ -39,6 +39,32 @@ def message_event(m: ChatMessage) -> dict[str, Any]:
         out["html"] = render_markdown(m.content)
     if m.stats:
         out["stats"] = m.stats
+    return out
+
+
+def versions_of(chat: Chat, m: ChatMessage) -> dict[str, Any] | None:
+    """Where a message stands among its versions, for the page's ‹ n/N ›: None
+    when it has none."""
+    siblings = versions(chat, m.id)
+    if len(siblings) < 2:
+        return None
+    i = [s.id for s in siblings].index(m.id)
+    return {"index": i + 1, "count": len(siblings),
+            "prev": siblings[i - 1].id if i > 0 else None,
+            "next": siblings[i + 1].id if i + 1 < len(siblings) else None}
+
+
+def chat_events(chat: Chat) -> list[dict[str, Any]]:
+    """The branch shown, as the page shows it, each message with its versions."""
+    out = []
+    for m in chat.messages:
+        if m.role == "system":
+            continue
+        event = message_event(m)
+        where = versions_of(chat, m)
+        if where:
+            event["versions"] = where
+        out.append(event)
     return out
 
 
@@ -126,10 +152,26 @@ class ChatController:
             turn.cancel()
 
     def regenerate(self) -> "Future[Any]":
-        return self._spawn("regenerate", self._redo, None)
+        """Another reply to the last question; the earlier ones stay as versions."""
+        return self._spawn("regenerate", self._redo, None, None)
 
     def edit_last(self, text: str) -> "Future[Any]":
-        return self._spawn("edit", self._redo, text)
+        return self._spawn("edit", self._redo, "", text)
+
+    def edit_message(self, message_id: str, text: str) -> "Future[Any]":
+        """Send ``text`` in place of a question of the branch shown: a new branch;
+        the old question and what followed it stay, one ‹ › away."""
+        return self._spawn("edit", self._redo, message_id, text)
+
+    def choose_version(self, message_id: str) -> None:
+        """Show another version of a message, and the conversation that went on from it."""
+        if self.chat_id is None or self._turn is not None:
+            return
+        chat = self.app.history.load_chat(self.chat_id)
+        if message_id not in {m.id for m in chat.tree}:
+            return  # a stale button: the page is redrawn as the chat is
+        self.app.history.update_chat(self.chat_id, current=newest_leaf(chat, message_id))
+        self._show_chat(self.chat_id, keep_focus=True)
 
     def new_chat(self) -> None:
         self.stop()
@@ -140,11 +182,14 @@ class ChatController:
     def open_chat(self, chat_id: str) -> None:
         chat = self.app.history.load_chat(chat_id)
         self.chat_id = chat.id
-        self.emit({"type": "chat", "chat_id": chat.id,
-                   "messages": [message_event(m) for m in chat.messages if m.role != "system"]})
+        self.emit({"type": "chat", "chat_id": chat.id, "messages": chat_events(chat),
+                   "keep_focus": keep_focus})
 
     def list_chats(self) -> list[dict[str, Any]]:
-        items = [{"id": c.id, "title": c.title} for c in self.app.history.list_chats()[:30]]
+        self._show_chat(chat_id)
+
+    def _show_chat(self, chat_id: str, keep_focus: bool = False) -> None:
+        items = [{"id": c.id, "title": c.title} for c in recent_chats(self.app.history, 30)]
         self.emit({"type": "chats", "items": items})
         return items
 
@@ -174,12 +219,13 @@ class ChatController:
         finally:
             self.push_state()
 
-    def _redo(self, new_text: str | None) -> None:
-        self._run_turn(new_text, redo=True)
+    def _redo(self, edit_id: str | None, new_text: str | None) -> None:
+        self._run_turn(new_text, redo=True, edit_id=edit_id)
 
-    def _start_turn(self, text: str | None, redo: bool) -> "Turn | None":
-        """Under the lock, after any turn still running has ended: retract the
-        last exchange for a redo, store the user's message, queue the reply."""
+    def _start_turn(self, text: str | None, redo: bool, edit_id: str | None = None) -> "Turn | None":
+        """Under the lock, after any turn still running has ended: for a redo,
+        take the replaced messages off the page (history keeps them as versions);
+        store the user's message, queue the reply. ``edit_id`` "" is the last question."""
         from rmm_tray.chat.turn import Turn
 
         with self._idle:
@@ -192,19 +238,27 @@ class ChatController:
                     return None
                 chat = self.app.history.load_chat(self.chat_id)
                 users = [m for m in chat.messages if m.role == "user"]
-                if not users:
+                target = next((m for m in users if m.id == edit_id), None) if edit_id else \
+                    (users[-1] if users else None)
+                if target is None:
                     return None
-                last_user = users[-1]
-                for m in chat.messages[chat.messages.index(last_user):]:
-                    self.app.history.retract_message(self.chat_id, m.id)
+                start = chat.messages.index(target) + (1 if edit_id is None else 0)
+                for m in chat.messages[start:]:
                     self.emit({"type": "remove", "id": m.id})
-                if text is None:
-                    text = last_user.content
-            assert text is not None
             model = self.current_model()
             params = self.app.gen_params(model)  # the model's own sampling defaults, if it has any
             self.last_error = None
-            turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model)
+            if redo and edit_id is None:
+                turn = Turn(self.app, "", params, chat_id=self.chat_id, model=model,
+                            reply_to=target.id)
+            elif redo:
+                assert text is not None
+                turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model,
+                            after=target.parent or ROOT)
+            else:
+                assert text is not None
+                turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model,
+                            source="popup")
             self._turn = turn
             self.chat_id = turn.chat_id
             return turn
@@ -216,15 +270,15 @@ class ChatController:
         self.emit({"type": "error", "message": NO_MODEL, "actions": ["get_model", "import_file"],
                    "text": text})
 
-    def _run_turn(self, text: str | None, redo: bool = False) -> None:
+    def _run_turn(self, text: str | None, redo: bool = False, edit_id: str | None = None) -> None:
         from rmm_tray.engine import Done, Failed, Token
 
-        turn = self._start_turn(text, redo)
+        turn = self._start_turn(text, redo, edit_id)
         if turn is None:
             return
         try:
             self.emit({"type": "message", "chat_id": turn.chat_id,
-                       "message": message_event(turn.user)})
+                       "message": self._versioned(turn.chat_id, turn.user)})
             self.push_state()
             reply_id = turn.reply.id
             stream = StreamRenderer()
@@ -248,5 +302,12 @@ class ChatController:
                 self._idle.notify_all()
         if turn.result.reply is not None:
             self.emit({"type": "message", "chat_id": turn.chat_id,
-                       "message": message_event(turn.result.reply)})
+                       "message": self._versioned(turn.chat_id, turn.result.reply)})
         self.push_state()
+
+    def _versioned(self, chat_id: str, m: ChatMessage) -> dict[str, Any]:
+        event = message_event(m)
+        where = versions_of(self.app.history.load_chat(chat_id), m)
+        if where:
+            event["versions"] = where
+        return event

@@ -47,6 +47,9 @@ PAGE_API: dict[str, PageMethod] = {
     "regenerate": _m(CHAT, "regenerate"),
     "edit_last": _m(CHAT, "edit_last", "text:text"),
     "new_chat": _m(CHAT, "new_chat"),
+    # Versions: send an edit of a question as a new branch; show another version.
+    "edit_message": _m(CHAT, "edit_message", "message_id:text", "text:text"),
+    "choose_version": _m(CHAT, "choose_version", "message_id:text"),
     "open_chat": _m(CHAT, "open_chat", "chat_id:text"),
     "list_chats": _m(CHAT, "list_chats"),
     "set_model": _m(CHAT, "set_model", "name:text"),

@@ -71,10 +71,14 @@ def model_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
 
 
 def chat_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
-    chats = desktop.app.history.list_chats()[:10]
+    from rmm_tray.chat.history import recent_chats, title_from
+
+    chats = recent_chats(desktop.app.history, 10)
     if not chats:
         return [pystray.MenuItem("No chats yet", None, enabled=False)]
-    return [pystray.MenuItem((c.title or c.id)[:40], _safe("chat", lambda i=c.id: desktop.open_chat(i)))
+    # One line each, whatever a title holds: a menu entry cannot wrap.
+    return [pystray.MenuItem(title_from(c.title or c.id, 40),
+                             _safe("chat", lambda i=c.id: desktop.open_chat(i)))
             for c in chats]
 
 
