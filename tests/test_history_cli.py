@@ -62,7 +62,8 @@ def test_list_show_search_rename_pin_and_the_trash(quiet_home: Path, capsys) -> 
     assert "Line one line two" in rows[2] and "popup" in rows[2] and second in rows[1]
     only_cli = json.loads(cli(capsys, "chats", "list", "--json", "--source", "cli").stdout)
     assert [c["id"] for c in only_cli] == [second]
-    assert [c["id"] for c in json.loads(cli(capsys, "chats", "list", "--json", "--limit", "1").stdout)] == [second]
+    newest = json.loads(cli(capsys, "chats", "list", "--json", "--limit", "1").stdout)
+    assert [c["id"] for c in newest] == [second]
 
     found = cli(capsys, "chats", "search", "OTTER")
     assert found.returncode == 0 and first in found.stdout and "Tell me about otters" in found.stdout
