@@ -28,10 +28,9 @@ function currentView() { return document.body.dataset.view || "chat"; }
 function setView(name) {
   if (!views[name]) return;
   document.body.dataset.view = name;
-  els.chatView.hidden = name !== "chat";
-  els.modelsView.hidden = name !== "models";
-  els.tabChat.setAttribute("aria-selected", String(name === "chat"));
-  els.tabModels.setAttribute("aria-selected", String(name === "models"));
+  // Each view is a section#NAME-view with a tab#tab-NAME (settings.js adds one).
+  for (const section of document.querySelectorAll("section.view")) section.hidden = section.id !== `${name}-view`;
+  for (const tab of document.querySelectorAll(".tabs [role=tab]")) tab.setAttribute("aria-selected", String(tab.id === `tab-${name}`));
   els.chats.hidden = true;
   views[name].show();
   views[name].focus();
@@ -168,8 +167,8 @@ function renderMessage(msg) {
     if (!stats) { stats = document.createElement("div"); stats.className = "stats"; el.appendChild(stats); }
     const s = msg.stats;
     stats.textContent = `${s.completion_tokens} tokens · ${s.decode_tok_s} tok/s · first token ${s.ttft_s}s`;
-  for (const hook of messageHooks) hook(el, msg);  // history.js: ‹ n/N › and Edit
   }
+  for (const hook of messageHooks) hook(el, msg);  // history.js: ‹ n/N › and Edit
   updateLastTools();
   els.messages.scrollTop = els.messages.scrollHeight;
 }

@@ -21,7 +21,8 @@ TABLE = "table"  # a JSON object (the receiver checks its keys and values)
 LIST = "list"  # a JSON array (likewise)
 KINDS = (TEXT, TABLE, LIST)
 
-CHAT, MODELS, DESKTOP = "chat", "models", "desktop"
+CHAT, MODELS, DESKTOP, SETTINGS = "chat", "models", "desktop", "settings"
+PROMPTS = "prompts"
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ PAGE_API: dict[str, PageMethod] = {
     "stop": _m(CHAT, "stop"),
     "regenerate": _m(CHAT, "regenerate"),
     "edit_last": _m(CHAT, "edit_last", "text:text"),
-    "new_chat": _m(CHAT, "new_chat"),
     # Versions: send an edit of a question as a new branch; show another version.
     "edit_message": _m(CHAT, "edit_message", "message_id:text", "text:text"),
     "choose_version": _m(CHAT, "choose_version", "message_id:text"),
+    "new_chat": _m(CHAT, "new_chat"),
     "open_chat": _m(CHAT, "open_chat", "chat_id:text"),
     "list_chats": _m(CHAT, "list_chats"),
     "set_model": _m(CHAT, "set_model", "name:text"),
@@ -73,6 +74,23 @@ PAGE_API: dict[str, PageMethod] = {
     "models_settings": _m(MODELS, "settings", "name:text"),
     "models_save_settings": _m(MODELS, "save_settings", "name:text", "values:table", "unset:list"),
     "models_reset_settings": _m(MODELS, "reset_settings", "name:text"),
+    # The Settings view: the form, a value checked as typed, saved, a plugin switched.
+    "settings_open": _m(SETTINGS, "open"),
+    "settings_check": _m(SETTINGS, "check", "values:table"),
+    "settings_save": _m(SETTINGS, "save", "values:table"),
+    "settings_plugin": _m(SETTINGS, "set_plugin", "name:text", "enabled:text"),
+    "settings_open_folder": _m(SETTINGS, "open_folder"),
+    # Prompts: the list, a prompt's form and running it; the builder's preview
+    # (seq: the page's request number, echoed back), save, versions, delete.
+    "prompts_list": _m(PROMPTS, "list"),
+    "prompts_form": _m(PROMPTS, "form", "name:text"),
+    "prompts_run": _m(PROMPTS, "run", "name:text", "values:table"),
+    "prompts_open": _m(PROMPTS, "open", "name:text"),
+    "prompts_preview": _m(PROMPTS, "preview", "draft:table", "values:table", "seq:text"),
+    "prompts_save": _m(PROMPTS, "save", "draft:table", "overwrite:text"),
+    "prompts_delete": _m(PROMPTS, "delete", "name:text"),
+    "prompts_versions": _m(PROMPTS, "versions", "name:text"),
+    "prompts_restore": _m(PROMPTS, "restore", "name:text", "version:text"),
 }
 
 #: Answered by the popup process without the core: hide the window, the window

@@ -7,19 +7,19 @@ import itertools
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 from rmm_tray.app import App
 from rmm_tray.chat.templates import PromptTemplate
-from rmm_tray.desktop import ipc
+from rmm_tray.desktop import hotkey_check, ipc, opener
 from rmm_tray.desktop.chat_controller import ChatController
 from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
-from rmm_tray.desktop.page_api import CHAT, DESKTOP, MODELS, PAGE_API, checked_call
+from rmm_tray.desktop.page_api import CHAT, DESKTOP, MODELS, PAGE_API, PROMPTS, SETTINGS, checked_call
+from rmm_tray.desktop.prompts_controller import PromptsController
+from rmm_tray.desktop.settings_controller import SettingsController
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError, report
 from rmm_tray.shell import hotkey
@@ -34,13 +34,17 @@ class DesktopApp:
         self.use_tray = use_tray
         ui = app.config["ui"]
         self.hotkey_combo = str(ui["hotkey"])
-        self.hotkey_label = hotkey.label(self.hotkey_combo)
+        self._hotkey_problem: str | None = None if use_hotkey else "off: started with --no-hotkey"
+        self._hotkey_lock = threading.Lock()
         self.popup = PopupHost(app.home.root)
         self.work = Background()
         self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed,
                                          work=self.work)
         self.models = ModelsController(app, emit=self.popup.page, chat=self.controller,
                                        on_downloads=self._downloads_changed, work=self.work)
+        self.settings = SettingsController(app, emit=self.popup.page, shell=self, work=self.work)
+        self.prompts = PromptsController(app, emit=self.popup.page, chat=self.controller,
+                                         work=self.work)
         self._download_line: str | None = None
         self._view_on_ready: str | None = None
         self.popup.on_attach = self._popup_attached
@@ -49,12 +53,16 @@ class DesktopApp:
         self.server: ipc.Server | None = None
         self._quit = threading.Event()
         self._notified: str | None = None
+        self.last_notice: str | None = None
         self._probes: dict[int, Future[Any]] = {}
         self._probe_ids = itertools.count(1)
 
     # -- life cycle --------------------------------------------------------------
 
     def run(self) -> int:
+        from rmm_tray.home import logs
+
+        logs.set_role("core")
         try:
             self.server = ipc.Server(self.app.home.root, self.handle).start()
         except ipc.StuckInstance:
@@ -67,7 +75,7 @@ class DesktopApp:
         self.popup.start()
         self.models.start()  # resumes what a previous run left, in the background
         if self.use_hotkey:
-            self.listener = hotkey.start(self.hotkey_combo, lambda: self.popup.command("toggle"))
+            self.rebind_hotkey(self.hotkey_combo)
         threading.Thread(target=self._watch_for_menu_changes, name="rmm-menu-watch",
                          daemon=True).start()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -88,7 +96,7 @@ class DesktopApp:
             from rmm_tray.shell.tray import Tray
 
             self.tray = Tray(self)
-            self.tray.run(setup=self._state_changed)
+            self.tray.run(setup=self._tray_started)
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if self._quit.is_set():  # pystray's own clean-up can fail on the way out
@@ -105,6 +113,7 @@ class DesktopApp:
         if self.server is not None:
             self.server.close()
         self.work.close()
+        self.prompts.close()
         self.app.close()
 
     def quit(self) -> None:
@@ -152,6 +161,7 @@ class DesktopApp:
                 "n_ctx": loaded.n_ctx if loaded else None,
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
+                "hotkey_problem": self._hotkey_problem, "notice": self.last_notice,
                 "tooltip": self.tooltip()}
 
     def _probe(self, what: str) -> Any:
@@ -171,9 +181,15 @@ class DesktopApp:
         entry = PAGE_API.get(method) if isinstance(method, str) else None
         emit = self.models.emit if entry is not None and entry.target == MODELS else self.controller.emit
         error = "models.error" if emit is self.models.emit else "error"
+        if entry is not None and entry.target == SETTINGS:
+            emit, error = self.settings.emit, "settings.error"
+        if entry is not None and entry.target == PROMPTS:
+            emit, error = self.prompts.emit, "prompts.error"
         try:
             entry, args = checked_call(method, message.get("args", []))
-            target = {CHAT: self.controller, MODELS: self.models, DESKTOP: self}[entry.target]
+            owner = {CHAT: "controller", MODELS: "models", SETTINGS: "settings",
+                     PROMPTS: "prompts", DESKTOP: None}[entry.target]
+            target = getattr(self, owner) if owner else self
             getattr(target, entry.method)(*args)
         except Exception as exc:  # js_api is an edge: the page shows it, the app goes on
             emit({"type": error, "message": report(log, f"popup call {method}", exc)})
@@ -181,6 +197,8 @@ class DesktopApp:
     def page_ready(self) -> None:
         self.popup.send({"event": "config",
                          "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
+        ui = self.app.config["ui"]
+        self.popup.page({"type": "settings.applied", "theme": ui["theme"], "open_on": ui["open_on"]})
         self.controller.push_state()
         self.models.downloads()  # a restarted popup shows the queue again
         if self._view_on_ready:
@@ -289,8 +307,19 @@ class DesktopApp:
         self.controller.open_chat(chat_id)
         self.popup.command("show")
 
-    def use_prompt(self, template: PromptTemplate) -> None:
-        self.controller.emit({"type": "prefill", "text": template.body})
+    def use_prompt(self, template: PromptTemplate, *, run_now: bool = False) -> None:
+        """The tray's Prompts ▸ NAME (and a prompt's hotkey): the selection and the
+        clipboard are read first, while the other app still has them, then the
+        popup opens on the prompt's form in the Chat view."""
+        self.work.run("use prompt", self._use_prompt, template, run_now, on_error=self.notify)
+
+    def _use_prompt(self, template: PromptTemplate, run_now: bool) -> None:
+        from rmm_tray.desktop.selection import capture
+
+        captured = capture()
+        if not self.popup.send({"event": "page", "data": {"type": "view", "name": "chat"}}):
+            self._view_on_ready = "chat"
+        self.prompts.show_form(template, captured, run_now=run_now)
         self.popup.command("show")
 
     def run_plugin(self, action: Any) -> None:
@@ -298,17 +327,65 @@ class DesktopApp:
                       on_error=lambda line: self.tray.notify(line) if self.tray else None)
 
     def open_settings(self) -> None:
-        _open(self.app.home.config_file)
+        self.show_view("settings")
+
+    def show_view(self, name: str) -> None:
+        # As get_models: the view first, then the show, or once a starting popup is ready.
+        if not self.popup.send({"event": "page", "data": {"type": "view", "name": name}}):
+            self._view_on_ready = name
+        self.popup.command("show")
 
     def open_data_folder(self) -> None:
-        _open(self.app.home.root)
+        """On a worker: an opener may take seconds to say it failed; its failure
+        is a notification (and a line in the log), never a traceback."""
+        self.work.run("open data folder", opener.open_path, self.app.home.root, on_error=self.notify)
 
+    def notify(self, message: str) -> None:
+        """A notice for the person: the tray's notification where there is a tray;
+        always a line in the log, so it is never lost."""
+        self.last_notice = message
+        log.warning("%s", message)
+        if self.tray is not None:
+            self.tray.notify(message)
 
-def _open(path: Path) -> None:
-    if sys.platform == "darwin":
-        subprocess.Popen(["open", str(path)])
-    elif sys.platform == "win32":
-        os.startfile(str(path))  # type: ignore[attr-defined]
-    else:
-        subprocess.Popen(["xdg-open", str(path)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    # -- the hotkey ----------------------------------------------------------
+
+    @property
+    def hotkey_label(self) -> str:
+        """What the tray shows: the hotkey that is listening now, or empty."""
+        return hotkey_check.label(self.hotkey_combo) if self.listener is not None else ""
+
+    def hotkey_status(self) -> str | None:
+        return self._hotkey_problem
+
+    def rebind_hotkey(self, combo: str) -> str | None:
+        """Listen for ``combo`` from now on (the old one stops); None when it
+        listens, else why not, which Settings and the tray's notice show."""
+        with self._hotkey_lock:
+            why = hotkey_check.problem(combo)
+            if self.listener is not None:
+                self.listener.stop()
+                self.listener = None
+            if why is None and hotkey.is_wayland():
+                why = ("a Wayland session does not let apps see keys: bind 'rmm-tray toggle' "
+                       "as a desktop shortcut")
+            elif why is None:
+                self.listener = hotkey.start(combo, lambda: self.popup.command("toggle"))
+                if self.listener is None:
+                    why = f"Hotkey {combo!r} was refused by the keyboard listener (see the log)"
+            self.hotkey_combo = combo
+            self._hotkey_problem = why
+        if why is not None:
+            log.warning("hotkey off: %s", why)
+        if self.tray is not None:
+            self.tray.refresh()
+        return why
+
+    def popup_config(self) -> None:
+        self.popup.send({"event": "config",
+                         "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
+
+    def _tray_started(self) -> None:
+        self._state_changed()
+        if self._hotkey_problem is not None and self.use_hotkey and self.tray is not None:
+            self.tray.notify(f"The hotkey is off: {self._hotkey_problem}")

@@ -20,11 +20,6 @@ def is_wayland() -> bool:
     )
 
 
-def label(combo: str) -> str:
-    """'<ctrl>+<alt>+<space>' -> 'Ctrl+Alt+Space'."""
-    return "+".join(part.strip("<>").capitalize() for part in combo.split("+"))
-
-
 def start(combo: str, callback: Callable[[], None]) -> Any | None:
     if is_wayland():
         log.info("Wayland session: no global hotkey; bind 'rmm-tray toggle' as a desktop shortcut")

@@ -92,6 +92,27 @@ PROBES = {
         return {name: form.dataset.name, fields: fields, error: error.hidden ? null : error.textContent,
                 trained: form.querySelector('.trained').textContent};
     })()""",
+    # The Settings view as shown: each field's value and the message beside it.
+    "settings_view": """(() => {
+        const form = document.getElementById('settings-form');
+        const fields = {};
+        for (const i of form.querySelectorAll('[data-name]')) {
+            if (!i.id.startsWith('set-')) continue;
+            const msg = document.getElementById(i.id + '-msg');
+            fields[i.dataset.name] = {value: i.type === 'checkbox' ? i.checked : i.value,
+                invalid: i.getAttribute('aria-invalid') === 'true',
+                message: msg && !msg.hidden ? msg.textContent : null};
+        }
+        return {view: document.body.dataset.view, theme: document.documentElement.dataset.theme,
+                fields: fields, plugins: Array.from(form.querySelectorAll('.plugin')).map(
+                    e => ({name: e.dataset.name, status: e.querySelector('.plugin-status').textContent}))};
+    })()""",
+    # Whether the page fits its window: no horizontal scroll bar.
+    "layout": """({view: document.body.dataset.view, innerWidth: window.innerWidth,
+        scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
+        overflowing: Array.from(document.querySelectorAll('body *')).filter(e => e.offsetParent !== null
+            && e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(e => e.id || e.className).slice(0, 5)})""",
 }
 
 WIDTH, HEIGHT = 560, 680
@@ -169,6 +190,7 @@ class CoreLink:
         if self.window is not None:
             self.visible = False
             self.window.hide()
+            self.to_page({"type": "hidden"})  # the page may go back to the chat (ui.open_on)
 
     def _quit(self) -> None:
         self.quitting = True
@@ -275,9 +297,36 @@ def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
     return done.wait(timeout) and copied[0]
 
 
+def _set_app_identity() -> None:
+    """WM_CLASS ``rmm-tray``, ``RunMyModel`` and the Wayland app id ``rmm-tray``
+    (the launcher's file name), set before the first window: task bars, docks and
+    window rules then see the app, not ``popup_process.py``."""
+    from rmm_tray.desktop.launcher import APP_ID, WM_CLASS
+
+    try:
+        import gi
+        from gi.repository import GLib
+
+        GLib.set_prgname(APP_ID)
+        GLib.set_application_name(WM_CLASS)
+        gi.require_version("Gtk", "3.0")
+        gi.require_version("Gdk", "3.0")
+        # Importing Gtk initialises it, which derives the class from the program
+        # name ("Rmm-tray"): the class is set after that, or it is overwritten.
+        from gi.repository import Gdk, Gtk  # noqa: F401
+    except (ImportError, ValueError):
+        return
+    Gdk.set_program_class(WM_CLASS)
+
+
 def main(argv: list[str]) -> int:
+    from rmm_tray.home import logs
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     home = Path(argv[0])
+    logs.setup(home, "popup")
+    if sys.platform.startswith("linux"):
+        _set_app_identity()
     conn = ipc.connect(home)
     ipc.send_json(conn, {"cmd": "popup-hello"})
     link = CoreLink(conn)

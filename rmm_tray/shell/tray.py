@@ -101,8 +101,10 @@ def plugin_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
 
 def menu_items(desktop: "TrayActions") -> list[Any]:
     items: list[Any] = [
-        pystray.MenuItem(f"Open chat ({desktop.hotkey_label})", _safe("open", desktop.toggle_popup),
-                         default=True),
+        # The hotkey that listens now, or none: an "Open chat (Ctrl+Alt+Space)" that
+        # does nothing on that key would teach the person the app is broken.
+        pystray.MenuItem(f"Open chat ({desktop.hotkey_label})" if desktop.hotkey_label else "Open chat",
+                         _safe("open", desktop.toggle_popup), default=True),
         pystray.MenuItem("Model", pystray.Menu(lambda: model_items(desktop))),
         pystray.MenuItem("Recent chats", pystray.Menu(lambda: chat_items(desktop))),
         pystray.MenuItem("Prompts", pystray.Menu(lambda: prompt_items(desktop))),

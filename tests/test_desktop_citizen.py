@@ -1,0 +1,197 @@
+"""The app as a desktop citizen, driven as a person would: a real popup under
+Xvfb, real key events from xdotool. The window's class, the tray's hotkey
+label, the Settings view (the recorder rebinding the hotkey at once, a bad
+value refused in place), narrow widths, and opening the data folder on a
+system without xdg-open."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from desktop_helpers import REPO, RunningApp, Screen, wait_for
+from rmm_tray.desktop import ipc
+
+pytestmark = pytest.mark.desktop
+
+#: Where the narrow-width screenshots go: RMM_SCREENSHOTS=docs to refresh the README's.
+SHOTS = os.environ.get("RMM_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def screen():
+    s = Screen()
+    yield s
+    s.close()
+
+
+class App(RunningApp):
+    """RunningApp with a chosen environment (a PATH without xdg-open)."""
+
+    def __init__(self, screen: Screen, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        if env is None:
+            super().__init__(screen, home, *args)
+            return
+        self.screen, self.home = screen, home
+        self.log = (home / "logs" / "test-app.log").open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rmm_tray", "start", *args],
+            env={**os.environ, **screen.env, "RMM_HOME": str(home), **env}, cwd=REPO,
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.status().get("popup_connected"), 60, "the popup to connect")
+
+
+@pytest.fixture()
+def start(screen: Screen, home_with_model: Path, tmp_path: Path):
+    apps: list[App] = []
+
+    def starter(*args: str, env: dict[str, str] | None = None) -> App:
+        app = App(screen, home_with_model, *args,
+                  env={"XDG_CONFIG_HOME": str(tmp_path / "xdg"), **(env or {})})
+        apps.append(app)
+        return app
+
+    yield starter
+    for app in apps:
+        app.close()
+
+
+def popup_window(screen: Screen) -> str:
+    return wait_for(screen.visible_popups, 15, "the popup to show")[0]
+
+
+def show_settings(screen: Screen, app: App) -> dict:
+    screen.run("xdotool", "mousemove", "5", "5")
+    screen.key("ctrl+alt+space")
+    popup_window(screen)
+    wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
+    screen.key("ctrl+comma")
+    return wait_for(lambda: (lambda s: s if s["view"] == "settings" and s["fields"] else None)(
+        app.probe("settings_view")), 10, "the Settings view")
+
+
+def field(app: App, name: str) -> dict:
+    return app.probe("settings_view")["fields"].get(name, {"value": None, "message": None})
+
+
+def test_window_class_and_the_tray_label(screen: Screen, start) -> None:
+    app = start("--no-tray")
+    assert app.tray("Open chat (Ctrl+Alt+Space)")["ok"]
+    app.cli("show")
+    wid = popup_window(screen)
+    out = screen.run("xprop", "-id", wid, "WM_CLASS").stdout
+    assert out.strip() == 'WM_CLASS(STRING) = "rmm-tray", "RunMyModel"'
+    app.cli("hide")
+
+
+def test_without_a_hotkey_the_tray_says_none(screen: Screen, start) -> None:
+    app = start("--no-tray", "--no-hotkey")
+    assert app.tray("Open chat")["ok"]
+    with pytest.raises(ipc.IPCError, match="no menu entry 'Open chat \\(Ctrl\\+Alt\\+Space\\)'"):
+        app.tray("Open chat (Ctrl+Alt+Space)")
+
+
+def test_an_invalid_hotkey_is_reported_and_the_app_runs(screen: Screen, start, home_with_model: Path) -> None:
+    with (home_with_model / "config.toml").open("a") as fh:
+        fh.write('[ui]\nhotkey = "<ctrl>+<foo>"\n')
+    app = start("--no-tray")
+    status = app.status()
+    assert status["hotkey"] is False
+    assert status["hotkey_problem"].startswith("Hotkey: <foo> is not a key name")
+    assert app.tray("Open chat")["ok"]
+    assert "hotkey off: Hotkey: <foo> is not a key name" in (
+        home_with_model / "logs" / "rmm-tray.log").read_text()
+    doctor = app.cli("doctor").stdout
+    assert "warn  hotkey: '<ctrl>+<foo>': Hotkey: <foo> is not a key name" in doctor
+    app.cli("show")
+    popup_window(screen)
+    screen.key("ctrl+comma")
+    wait_for(lambda: (field(app, "ui.hotkey")["message"] or "").startswith(
+        "The hotkey is off: Hotkey: <foo> is not a key name"), 10, "Settings to say the hotkey is off")
+
+
+def test_settings_recorder_rebinds_the_hotkey_at_once(screen: Screen, start, home_with_model: Path) -> None:
+    config = home_with_model / "config.toml"
+    config.write_text("# my notes\n" + config.read_text())
+    app = start("--no-tray")
+    show_settings(screen, app)
+    # The view opens with the recorder focused: Enter starts it, the next keys are the hotkey.
+    wait_for(lambda: app.probe("focus") == "set-ui-hotkey-record", 10, "focus on Record")
+    screen.key("Return")
+    wait_for(lambda: field(app, "ui.hotkey")["value"] == "Press the keys…", 10, "the recorder")
+    screen.key("ctrl+alt+k")
+    wait_for(lambda: field(app, "ui.hotkey")["message"] == "Saved; Ctrl+Alt+K opens the chat now", 10,
+             "the new hotkey saved")
+    assert field(app, "ui.hotkey")["value"] == "Ctrl+Alt+K"
+    text = config.read_text()
+    assert 'hotkey = "<ctrl>+<alt>+k"' in text and text.startswith("# my notes\n")
+    assert app.tray("Open chat (Ctrl+Alt+K)")["ok"]
+    screen.key("Escape")
+    wait_for(lambda: not screen.visible_popups(), 10, "Esc to hide the popup")
+    screen.key("ctrl+alt+k")
+    popup_window(screen)
+
+
+def test_settings_refuse_a_bad_value_in_place(screen: Screen, start, home_with_model: Path) -> None:
+    config = home_with_model / "config.toml"
+    app = start("--no-tray")
+    show_settings(screen, app)
+    for _ in range(20):  # Tab through the form, as a person would, to the context length
+        if app.probe("focus") == "set-model-context-length":
+            break
+        screen.key("Tab")
+    assert app.probe("focus") == "set-model-context-length"
+    screen.key("ctrl+a")
+    screen.type("12")
+    wait_for(lambda: field(app, "model.context_length")["message"]
+             == "Context length must be at least 256 tokens, got '12'", 10, "the message beside the field")
+    screen.key("Return")
+    shown = field(app, "model.context_length")
+    assert shown["value"] == "12" and shown["invalid"] is True, "what was typed stays, marked"
+    assert "context_length = 1024" in config.read_text()
+    screen.key("ctrl+a")
+    screen.type("2048")
+    screen.key("Return")
+    wait_for(lambda: field(app, "model.context_length")["message"]
+             == "Saved; the model reloads with it on the next reply", 10, "the fixed value saved")
+    assert "context_length = 2048" in config.read_text()
+
+
+def test_open_data_folder_without_xdg_open_says_so(screen: Screen, start, home_with_model: Path,
+                                                  tmp_path: Path) -> None:
+    app = start("--no-tray", env={"PATH": str(tmp_path / "no-tools")})
+    assert app.tray("Open data folder", click=True)["ok"]
+    notice = wait_for(lambda: app.status().get("notice"), 15, "the notice")
+    assert notice == (f"Cannot open {home_with_model}: no xdg-open or gio on this system "
+                      "(install xdg-utils); open it from your file manager")
+    assert notice in (home_with_model / "logs" / "rmm-tray.log").read_text()
+    assert "Traceback" not in app.log_text()
+    assert app.status()["ok"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_narrow_popup_has_no_horizontal_scroll(screen: Screen, start, home_with_model: Path,
+                                               theme: str, tmp_path: Path) -> None:
+    with (home_with_model / "config.toml").open("a") as fh:
+        fh.write(f'[ui]\ntheme = "{theme}"\n')
+    app = start("--no-tray")
+    show_settings(screen, app)
+    wid = popup_window(screen)
+    screen.run("xdotool", "windowsize", wid, "360", "640")
+    wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
+    assert app.probe("settings_view")["theme"] == theme
+    for keys, view in ((None, "settings"), ("ctrl+m", "chat"), ("ctrl+m", "models")):
+        if keys:
+            screen.key(keys)
+        layout = wait_for(lambda: (lambda lay: lay if lay["view"] == view else None)(app.probe("layout")),
+                          10, f"the {view} view")
+        time.sleep(0.8)  # for the screenshot only: the X server shows the new layout a moment later
+        info = screen.run("xwininfo", "-id", wid).stdout
+        x, y = (int(line.split(":")[1]) for line in info.splitlines() if "Absolute upper-left" in line)
+        screen.screenshot(Path(SHOTS or tmp_path) / f"{view}-360-{theme}.png", (x, y, x + 360, y + 640))
+        assert layout["scrollWidth"] <= layout["innerWidth"], layout
