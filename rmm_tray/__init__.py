@@ -27,6 +27,7 @@ from rmm_tray.chat.history import (
     title_from,
     wanted,
 )
+from rmm_tray.chat.prompt_model import PromptBlock, PromptVariable, VariableSpec
 from rmm_tray.chat.templates import PromptTemplate, TemplateError
 from rmm_tray.errors import RmmError
 from rmm_tray.home.files import NotRegularFile, file_kind, open_regular
@@ -68,7 +69,9 @@ __all__ = [
     "ModelSource",
     "PluginApp",
     "Progress",
+    "PromptBlock",
     "PromptTemplate",
+    "PromptVariable",
     "RemoteModelFile",
     "RemotePart",
     "RemoteRepo",
@@ -79,6 +82,7 @@ __all__ = [
     "SPLIT_NAME",
     "SourceError",
     "TemplateError",
+    "VariableSpec",
     "active_path",
     "chat_from_export",
     "export_form",

@@ -1,13 +1,47 @@
-"""Prompt templates: a body with ``{{variable}}`` placeholders filled as plain text."""
+"""Prompt templates and their files: ``prompts/NAME.toml``.
+
+The format keeps blocks and variable specs readable::
+
+    description = "Translate a text"
+    tags = ["writing"]
+    hotkey = "<ctrl>+<alt>+t"
+    run_immediately = true
+
+    [[blocks]]
+    kind = "system"
+    text = "You are a careful translator."
+
+    [[blocks]]
+    kind = "instructions"
+    text = "Translate into {{language}}:\\n\\n{{selection}}"
+
+    [variables.language]
+    type = "choice"
+    options = ["French", "German"]
+    default = "French"
+
+The older files (``body``, ``system``, ``description``) still load. What a
+prompt is (blocks, variables, rendering) is in ``prompt_model``.
+"""
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from rmm_tray.errors import RmmError
+import tomlkit
+
+from rmm_tray.chat.prompt_model import (
+    BLOCK_KINDS,
+    BUILTIN_VARIABLES,
+    INPUT_VARIABLE,
+    PromptBlock,
+    PromptTemplate,
+    TemplateError,
+    VariableSpec,
+    check_name,
+)
 from rmm_tray.home.files import NotRegularFile, open_regular
 
 if sys.version_info >= (3, 11):
@@ -15,59 +49,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-
-#: The variable that the prompt typed by the user fills.
-INPUT_VARIABLE = "input"
+__all__ = ["BUILTIN_VARIABLES", "INPUT_VARIABLE", "PromptTemplate", "TemplateError",
+           "check_name", "load_template_file"]
 
 
-class TemplateError(RmmError, ValueError):
-    """A template cannot be used as asked; the message is one line."""
-
-
-@dataclass(frozen=True)
-class PromptTemplate:
-    """A reusable prompt. ``{{name}}`` in ``body`` (and ``system``) is a variable;
-    ``{{input}}`` takes the text the user typed."""
-
-    name: str
-    body: str
-    description: str = ""
-    system: str | None = None
-    #: Who registered it (filled in by the plugin host; plugins leave it empty).
-    source: str = field(default="", compare=False)
-
-    @property
-    def variables(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for text in (self.system or "", self.body):
-            for match in _PLACEHOLDER.finditer(text):
-                seen.setdefault(match.group(1))
-        return list(seen)
-
-    def render(self, variables: dict[str, str], user_input: str | None = None) -> tuple[str, str | None]:
-        """Return (user message, system message). Values are inserted verbatim:
-        a value that itself contains ``{{x}}`` is not expanded again."""
-        values = dict(variables)
-        if user_input is not None:
-            values.setdefault(INPUT_VARIABLE, user_input)
-        missing = [v for v in self.variables if v not in values]
-        if missing:
-            hint = " ".join(f"--var {m}=..." for m in missing if m != INPUT_VARIABLE)
-            if INPUT_VARIABLE in missing:
-                hint = (hint + " and a prompt").strip()
-            raise TemplateError(f"template '{self.name}' needs {hint}")
-
-        def fill(text: str) -> str:
-            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
-
-        body = fill(self.body)
-        if user_input and INPUT_VARIABLE not in self.variables:
-            body = f"{body}\n\n{user_input}" if body else user_input
-        return body, (fill(self.system) if self.system else None)
-
-
-#: A prompt is a few lines; a bigger "template" is a mistake (or not text at all).
+#: A prompt is a few pages at most; a bigger "template" is a mistake (or not text at all).
 MAX_TEMPLATE_BYTES = 1 << 20
 
 
@@ -84,24 +70,191 @@ def _read_regular(path: Path) -> str:
         raise TemplateError(f"{path.name}: {exc.strerror or exc}") from None
     if len(data) > MAX_TEMPLATE_BYTES:
         raise TemplateError(f"{path.name}: larger than {MAX_TEMPLATE_BYTES >> 20} MiB; not a prompt")
-    return data.decode("utf-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"{path.name}: not UTF-8 text ({exc.reason})") from None
+
+
+def _str(data: dict[str, Any], key: str, where: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise TemplateError(f"{where}: {key} should be text")
+    return value
+
+
+def _number(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TemplateError(f"{where} should be a number")
+    return float(value)
+
+
+def variable_from_dict(name: str, data: Any, where: str = "") -> VariableSpec:
+    where = f"{where}variables.{name}"
+    if not isinstance(data, dict):
+        raise TemplateError(f"{where} should be a table")
+    options = data.get("options", [])
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise TemplateError(f"{where}.options should be a list of text")
+    required = data.get("required", True)
+    if not isinstance(required, bool):
+        raise TemplateError(f"{where}.required should be true or false")
+    default = data.get("default", "")
+    if isinstance(default, bool):
+        default = "yes" if default else "no"
+    elif isinstance(default, (int, float)):
+        default = f"{default:g}"
+    elif not isinstance(default, str):
+        raise TemplateError(f"{where}.default should be text")
+    spec = VariableSpec(
+        name=name, type=_str(data, "type", where, "text"), default=default,
+        description=_str(data, "description", where), required=required,
+        options=tuple(options), min=_number(data.get("min"), f"{where}.min"),
+        max=_number(data.get("max"), f"{where}.max"),
+    )
+    spec.check()
+    return spec
+
+
+def block_from_dict(data: Any, where: str) -> PromptBlock:
+    if not isinstance(data, dict):
+        raise TemplateError(f"{where} should be a table")
+    kind = _str(data, "kind", where)
+    if kind not in BLOCK_KINDS:
+        raise TemplateError(f"{where}: kind should be one of {', '.join(BLOCK_KINDS)}")
+    return PromptBlock(kind, _str(data, "text", where), _str(data, "reply", where),
+                 _str(data, "title", where))
+
+
+def template_from_dict(name: str, data: dict[str, Any], where: str = "") -> PromptTemplate:
+    """A prompt from the tables of its file (or an export); TemplateError names what is wrong."""
+    where = where or name
+    blocks_data = data.get("blocks")
+    if blocks_data is None:
+        body = data.get("body")
+        if not isinstance(body, str):
+            raise TemplateError(f"{where}: needs body = \"...\" or [[blocks]]")
+        blocks: tuple[PromptBlock, ...] = ()
+    else:
+        if not isinstance(blocks_data, list):
+            raise TemplateError(f"{where}: blocks should be [[blocks]] tables")
+        blocks = tuple(block_from_dict(b, f"{where}: blocks[{i + 1}]")
+                       for i, b in enumerate(blocks_data))
+        body = ""
+    system = data.get("system")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict):
+        raise TemplateError(f"{where}: variables should be [variables.NAME] tables")
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise TemplateError(f"{where}: tags should be a list of text")
+    run_immediately = data.get("run_immediately", False)
+    if not isinstance(run_immediately, bool):
+        raise TemplateError(f"{where}: run_immediately should be true or false")
+    return PromptTemplate(
+        name=name,
+        body=body,
+        description=str(data.get("description", "")),
+        system=system if isinstance(system, str) and blocks_data is None else None,
+        blocks=blocks,
+        variable_specs=tuple(variable_from_dict(n, v, f"{where}: ") for n, v in variables.items()),
+        tags=tuple(tags),
+        hotkey=_str(data, "hotkey", where),
+        run_immediately=run_immediately,
+    )
+
+
+def load_prompt_text(name: str, text: str, where: str = "") -> PromptTemplate:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TemplateError(f"{where or name}: {exc}") from None
+    return template_from_dict(name, data, where or name)
+
+
+def load_prompt_file(path: Path) -> PromptTemplate:
+    """One prompt per ``.toml`` file; the file name is its name. Anything that
+    is not a readable prompt (a folder, a dangling link, a FIFO, bad TOML) is a
+    TemplateError naming the file: the caller skips it."""
+    return load_prompt_text(path.stem, _read_regular(path), path.name)
+
+
+def _multiline(text: str) -> Any:
+    # Readable in an editor: multi-line text as """...""", unless it holds what
+    # a literal multi-line string cannot (then a plain escaped string).
+    if "\n" in text and '"""' not in text and "\\" not in text and "\r" not in text:
+        return tomlkit.string(text, multiline=True)
+    return text
+
+
+def template_to_dict(t: PromptTemplate) -> dict[str, Any]:
+    """Plain data in the file's shape (what export writes and import reads)."""
+    out: dict[str, Any] = {}
+    if t.description:
+        out["description"] = t.description
+    if t.tags:
+        out["tags"] = list(t.tags)
+    if t.hotkey:
+        out["hotkey"] = t.hotkey
+    if t.run_immediately:
+        out["run_immediately"] = True
+    blocks = []
+    for b in t.all_blocks:
+        entry: dict[str, Any] = {"kind": b.kind, "text": b.text}
+        if b.kind == "example":
+            entry["reply"] = b.reply
+        if b.title:
+            entry["title"] = b.title
+        blocks.append(entry)
+    out["blocks"] = blocks
+    variables: dict[str, Any] = {}
+    for v in t.variable_specs:
+        spec: dict[str, Any] = {"type": v.type}
+        if v.description:
+            spec["description"] = v.description
+        if v.default:
+            spec["default"] = v.default
+        if not v.required:
+            spec["required"] = False
+        if v.options:
+            spec["options"] = list(v.options)
+        if v.min is not None:
+            spec["min"] = v.min
+        if v.max is not None:
+            spec["max"] = v.max
+        variables[v.name] = spec
+    if variables:
+        out["variables"] = variables
+    return out
+
+
+def dump_prompt(t: PromptTemplate) -> str:
+    data = template_to_dict(t)
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment(f"prompt '{t.name}' for RunMyModel tray"))
+    for key in ("description", "tags", "hotkey", "run_immediately"):
+        if key in data:
+            doc[key] = data[key]
+    blocks = tomlkit.aot()
+    for b in data["blocks"]:
+        table = tomlkit.table()
+        for key, value in b.items():
+            table[key] = _multiline(value) if key in ("text", "reply") else value
+        blocks.append(table)
+    doc["blocks"] = blocks
+    if "variables" in data:
+        variables = tomlkit.table(is_super_table=True)
+        for name, spec in data["variables"].items():
+            table = tomlkit.table()
+            for key, value in spec.items():
+                table[key] = value
+            variables[name] = table
+        doc["variables"] = variables
+    return tomlkit.dumps(doc)
 
 
 def load_template_file(path: Path) -> PromptTemplate:
-    """One template per ``.toml`` file in ``prompts/``; the file name is its name.
-    Anything that is not a readable template (a folder, a dangling link, a FIFO,
-    bad TOML) is a TemplateError naming the file: the caller skips it."""
-    try:
-        data = tomllib.loads(_read_regular(path))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TemplateError(f"{path.name}: {exc}") from None
-    body = data.get("body")
-    if not isinstance(body, str):
-        raise TemplateError(f"{path.name}: needs body = \"...\"")
-    system = data.get("system")
-    return PromptTemplate(
-        name=path.stem,
-        body=body,
-        description=str(data.get("description", "")),
-        system=system if isinstance(system, str) else None,
-    )
+    """The prompt in ``path`` (see ``load_prompt_file``): the older name."""
+    return load_prompt_file(path)

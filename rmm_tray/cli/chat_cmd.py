@@ -83,10 +83,24 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rmm_tray.chat.prompt_model import MissingVariables
+
+    try:
+        return _run_edge(args)
+    except (_Usage, MissingVariables) as exc:
+        # A usage error, as argparse's own: the variable or flag is named, exit 2.
+        if args.json:
+            json_line({"type": "error", "message": str(exc)})
+        print(f"rmm-tray: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_edge(args: argparse.Namespace) -> int:
     if not args.json:
         return _run(args)
     # Every failure of a --json chat ends with the error line a script waits
     # for, on stdout, besides the usual line on stderr.
+    from rmm_tray.chat.prompt_model import MissingVariables
     from rmm_tray.cli.errors import report
 
     try:
@@ -96,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         raise
     except SystemExit:
         raise  # argparse's own exits have printed their JSON line already
+    except (_Usage, MissingVariables):
+        raise  # a usage error: run() reports it, with its JSON line
     except Exception as exc:
         line = report(exc, [v for v in vars(args).values() if isinstance(v, str)])
         json_line({"type": "error", "message": line})
@@ -121,6 +137,17 @@ def _run(args: argparse.Namespace) -> int:
         text, system = _compose(app, args, prompt, variables)
         if not text.strip():
             raise _Usage("empty prompt")
+        examples = getattr(args, "examples", None)
+        if examples is not None and getattr(args, "no_save", False):
+            print("rmm-tray: note: --no-save leaves out the prompt's examples", file=sys.stderr)
+        elif examples is not None and chat_id is None:
+            from dataclasses import replace
+
+            from rmm_tray.chat.prompt_use import start_chat
+
+            chat_id = start_chat(app, app.template(args.template), replace(examples, system=system),
+                                 model=app.model_name(model), source="cli")
+            system = None
         return _one_turn(app, args, text, system, params, model, chat_id)
     finally:
         app.close()
@@ -154,9 +181,15 @@ def _chat_id(app: Any, ref: str | None) -> str | None:
 def _compose(app: Any, args: argparse.Namespace, prompt: str, variables: dict[str, str]):
     if not args.template:
         return prompt, args.system
+    from rmm_tray.chat.prompt_use import fill_prompt
+
     template = app.template(args.template)
-    text, system = template.render(variables, prompt if prompt and prompt.strip() else None)
-    return text, args.system or system
+    rendered = fill_prompt(app, template, variables,
+                           user_input=prompt if prompt and prompt.strip() else None)
+    if rendered.examples:
+        # Few-shot pairs go before the message, as turns of the chat it starts.
+        args.examples = rendered
+    return rendered.user, args.system or rendered.system
 
 
 def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: ignore[no-untyped-def]
@@ -200,6 +233,19 @@ def _one_turn(app, args, text, system, params, model, chat_id) -> int:  # type: 
     return 0
 
 
+def _history(app: Any, args: argparse.Namespace, chat_id: str | None) -> Any:
+    """Where the turn is kept: the history, or with --no-save a scratch copy
+    (of the chat continued, if any) that ends with the command."""
+    if not getattr(args, "no_save", False):
+        return app.history
+    from rmm_tray.chat.history_memory import MemoryHistory
+
+    scratch = MemoryHistory()
+    if chat_id is not None:
+        scratch.import_chat(app.history.export_chat(chat_id))
+    return scratch
+
+
 def _stats(done: Any) -> dict[str, Any]:
     return {
         "model": done.model,
@@ -226,24 +272,12 @@ def _repl(app, args, params, model, chat_id, variables) -> int:  # type: ignore[
 
     print(f"RunMyModel · {app.model_name(model)} · Ctrl+C stops a reply, Ctrl+D quits", file=sys.stderr)
     system = args.system
+    history = None  # one for the whole session: a --no-save chat goes on in its scratch copy
     while True:
         try:
             line = input("you> ")
         except EOFError:
             print(file=sys.stderr)
-def _history(app: Any, args: argparse.Namespace, chat_id: str | None) -> Any:
-    """Where the turn is kept: the history, or with --no-save a scratch copy
-    (of the chat continued, if any) that ends with the command."""
-    if not getattr(args, "no_save", False):
-        return app.history
-    from rmm_tray.chat.history_memory import MemoryHistory
-
-    scratch = MemoryHistory()
-    if chat_id is not None:
-        scratch.import_chat(app.history.export_chat(chat_id))
-    return scratch
-
-
             return 0
         except KeyboardInterrupt:
             print(file=sys.stderr)
@@ -268,4 +302,3 @@ def _history(app: Any, args: argparse.Namespace, chat_id: str | None) -> Any:
             continue
         sys.stdout.write("\n")
 
-    history = None  # one for the whole session: a --no-save chat goes on in its scratch copy

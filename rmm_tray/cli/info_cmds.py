@@ -1,4 +1,4 @@
-"""`rmm-tray prompts`, `chats` and `plugins`: read-only views."""
+"""`rmm-tray plugins`: a read-only view; `terminal_safe` for any text printed raw."""
 
 from __future__ import annotations
 
@@ -11,50 +11,11 @@ from rmm_tray.cli.output import print_json, print_table
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("prompts", help="prompt templates")
-    psub = p.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
-    ls = psub.add_parser("list", help="all templates and where they come from")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(run=prompts_list)
-    show = psub.add_parser("show", help="one template in full")
-    show.add_argument("name")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(run=prompts_show)
-
+    # `prompts` has its own module, prompts_cmd.
     # `chats` has its own module too, chats_cmd.
     pl = sub.add_parser("plugins", help="loaded plugins and their status")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(run=plugins_list)
-
-
-def _template_dict(t: Any) -> dict[str, Any]:
-    return {"name": t.name, "description": t.description, "source": t.source,
-            "variables": t.variables, "system": t.system, "body": t.body}
-
-
-def prompts_list(args: argparse.Namespace) -> int:
-    templates = sorted(App.open(safe_mode=args.safe_mode).templates().values(),
-                       key=lambda t: t.name)
-    if args.json:
-        print_json([_template_dict(t) for t in templates])
-    else:
-        print_table(["NAME", "VARIABLES", "SOURCE", "DESCRIPTION"],
-                    [[t.name, ",".join(t.variables), t.source, t.description] for t in templates])
-    return 0
-
-
-def prompts_show(args: argparse.Namespace) -> int:
-    t = App.open(safe_mode=args.safe_mode).template(args.name)
-    if args.json:
-        print_json(_template_dict(t))
-        return 0
-    print(f"# {t.name} ({t.source})")
-    if t.description:
-        print(t.description)
-    if t.system:
-        print(f"\n[system]\n{t.system}")
-    print(f"\n[body]\n{t.body}")
-    return 0
 
 
 # Control characters (C0, DEL, C1) and the bidirectional overrides: stored text

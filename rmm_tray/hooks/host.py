@@ -289,6 +289,16 @@ class PluginHost:
                 results.append((impl.plugin_name, result))
         return results
 
+    def call_function(self, fn: Callable[[], Any], label: str) -> Any:
+        """Run a function a plugin handed over (a prompt variable's value) as a
+        hook runs: its own thread, the hook time limit. None when it fails."""
+        call = _Call(fn, {}, label)
+        try:
+            return call.wait(self.hook_timeout_s)
+        except (_TimedOut, _Raised) as exc:
+            log.error("plugin function %s failed: %s", label, exc)
+            return None
+
     def filter(self, hook: str, draft: Any, **kwargs: Any) -> Any:
         """Run a filter hook (before_send, after_reply) over ``draft``: each plugin
         rewrites a copy, kept only when it returned in time, without raising, with

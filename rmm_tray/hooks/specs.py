@@ -19,6 +19,7 @@ import pluggy
 if TYPE_CHECKING:
     from rmm_tray.chat.drafts import MessageDraft
     from rmm_tray.chat.history import HistoryBackend
+    from rmm_tray.chat.prompt_model import PromptVariable
     from rmm_tray.chat.templates import PromptTemplate
     from rmm_tray.hooks.app_api import PluginApp
     from rmm_tray.hooks.doctor import DoctorCheck
@@ -34,6 +35,13 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def register_prompt_templates(register: Callable[["PromptTemplate"], None], app: "PluginApp") -> None:
     """Add prompt templates: call ``register(PromptTemplate(...))`` once per template."""
+
+
+@hookspec
+def register_prompt_variables(register: Callable[["PromptVariable"], None], app: "PluginApp") -> None:
+    """Add variables that prompts fill at the moment they are used: call
+    ``register(PromptVariable(name, description, value))``; ``value()`` returns text
+    and runs only when a prompt that names ``{{name}}`` is used."""
 
 
 @hookspec
