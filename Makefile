@@ -41,6 +41,7 @@ bench: setup
 	$(BIN)/python bench/long_chat.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/desktop.py
+	$(BIN)/python bench/popup_speed.py
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/hub.py
 

@@ -47,6 +47,22 @@ def test_desktop_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_mo
     assert json.loads(out.read_text())
 
 
+@pytest.mark.desktop
+def test_popup_speed_benchmark_times_the_reply_in_the_page(tmp_path: Path, starter_model: Path) -> None:
+    out = tmp_path / "popup.json"
+    result = subprocess.run(
+        [sys.executable, "bench/popup_speed.py", "--rounds", "1", "--tokens", "24", "--model",
+         str(starter_model), "--json", str(out)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| decode, 24-token reply, 1 rounds |" in result.stdout, result.stdout + result.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    # The page saw the reply arrive in batches, and the raw side made as many tokens.
+    assert row["popup"]["batches"] >= 2 and row["popup"]["decode_tok_s"] > 0
+    assert row["raw"]["completion_tokens"] == row["popup"]["completion_tokens"]
+
+
 def test_models_benchmark_quick_run_prints_its_table(tmp_path: Path) -> None:
     out = tmp_path / "models.json"
     result = subprocess.run(
