@@ -106,7 +106,14 @@ def test_only_the_engine_imports_llama_cpp() -> None:
     assert offenders == []
 
 
+def test_only_the_server_imports_the_web_stack() -> None:
+    offenders = [name for name, path in modules().items()
+                 if not name.startswith("rmm_tray.server")
+                 and {m.split(".")[0] for m in imported(path)} & {"starlette", "uvicorn"}]
+    assert offenders == []
+
+
 def test_the_folders_name_the_layers() -> None:
     top = sorted(p.name for p in PACKAGE.iterdir() if not p.name.startswith(("_", ".")))
     assert top == ["app.py", "chat", "cli", "desktop", "engine", "errors.py", "home", "hooks",
-                   "models", "py.typed", "shell", "testing", "units.py"]
+                   "models", "py.typed", "server", "shell", "testing", "units.py"]

@@ -51,8 +51,13 @@ class ChatFormat:
     name: str  # "gguf" or a fallback name
     formatter: Jinja2ChatFormatter
     stop: list[str]
+    #: A plain completion: the prompt is the text as given, and the reply keeps
+    #: its leading space (" Paris" continues "The capital is").
+    raw: bool = False
 
     def render(self, messages: Sequence[dict[str, Any]]) -> str:
+        if self.raw:
+            return "".join(str(m.get("content") or "") for m in messages)
         try:
             return self.formatter(messages=list(messages)).prompt
         except Exception as exc:  # templates can raise_exception() on odd role orders
@@ -82,3 +87,8 @@ def choose_format(
     except Exception as exc:
         raise EngineError(f"the model's chat template does not parse: {exc}") from None
     return ChatFormat(name, formatter, [s for s in stop if s])
+
+
+def raw_format(fmt: ChatFormat) -> ChatFormat:
+    """``fmt`` for plain text completion: no template, no turn-end stop string."""
+    return ChatFormat(f"{fmt.name}, raw", fmt.formatter, [], raw=True)

@@ -161,13 +161,13 @@ def run_turn(
 
     vocab = llama_cpp.llama_model_get_vocab(llama.model)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    scanner = StopScanner(fmt.stop)
+    scanner = StopScanner([*fmt.stop, *params.stop])
     pieces: dict[int, bytes | None] = {}
     completion = 0
     received = 0  # every sampled token, end-of-turn included: each cost a decode
     first_at: float | None = None
     stop_reason = "length"
-    leading = True
+    leading = not fmt.raw
     native = Decoder(llama, params)
     try:
         first = native.start(tokens, max(cached, 0))

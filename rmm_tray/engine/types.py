@@ -41,6 +41,8 @@ class GenParams:
     #: "prompt-lookup": guess tokens from the prompt and check them in one batch
     #: (greedy sampling only); "" = plain decoding.
     speculative: str = ""
+    #: Texts that end the reply where they appear (not shown), besides the template's own.
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray.engine import llama_log, state_cache
-from rmm_tray.engine.chat_format import ChatFormat, choose_format
+from rmm_tray.engine.chat_format import ChatFormat, choose_format, raw_format
 from rmm_tray.engine.generation import run_turn
 from rmm_tray.engine.loader import OpenedModel, check_model_file, gpu_layers_for, open_model
 from rmm_tray.engine.types import (
@@ -103,6 +103,7 @@ class _Chat:
     params: GenParams
     model: Path | None
     chat_id: str | None
+    raw: bool = False
     stream: ChatStream = field(default_factory=ChatStream)
 
 
@@ -161,8 +162,11 @@ class Engine:
         *,
         model: Path | None = None,
         chat_id: str | None = None,
+        raw: bool = False,
     ) -> ChatStream:
-        job = _Chat(list(messages), params or GenParams(), model, chat_id)
+        """A reply to ``messages``; ``raw``: no chat template, the messages' text
+        is the prompt as given (a plain completion)."""
+        job = _Chat(list(messages), params or GenParams(), model, chat_id, raw)
         self._jobs.put(job)
         return job.stream
 
@@ -301,8 +305,9 @@ class Engine:
             assert self._model is not None and self._format is not None
             self._switch_chat(job.chat_id)
             self._state = "generating"
+            fmt = raw_format(self._format) if job.raw else self._format
             for event in run_turn(
-                self._model.llama, self._format, job.messages, job.params, stream._cancel,
+                self._model.llama, fmt, job.messages, job.params, stream._cancel,
                 model_name=self._loaded.name if self._loaded else "", bos_text=self._bos,
             ):
                 stream._put(event)
