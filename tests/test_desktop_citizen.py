@@ -190,8 +190,43 @@ def test_narrow_popup_has_no_horizontal_scroll(screen: Screen, start, home_with_
             screen.key(keys)
         layout = wait_for(lambda: (lambda lay: lay if lay["view"] == view else None)(app.probe("layout")),
                           10, f"the {view} view")
-        time.sleep(0.8)  # for the screenshot only: the X server shows the new layout a moment later
-        info = screen.run("xwininfo", "-id", wid).stdout
-        x, y = (int(line.split(":")[1]) for line in info.splitlines() if "Absolute upper-left" in line)
-        screen.screenshot(Path(SHOTS or tmp_path) / f"{view}-360-{theme}.png", (x, y, x + 360, y + 640))
+        shoot(screen, wid, Path(SHOTS or tmp_path) / f"{view}-360-{theme}.png")
         assert layout["scrollWidth"] <= layout["innerWidth"], layout
+
+
+def shoot(screen: Screen, wid: str, path: Path) -> None:
+    time.sleep(0.8)  # for the screenshot only: the X server shows the new layout a moment later
+    info = screen.run("xwininfo", "-id", wid).stdout
+    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
+           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
+    x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
+    screen.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
+
+
+def test_first_run_welcomes_once_and_suggests_instruct_models(screen: Screen, start, tmp_path: Path,
+                                                              home_with_model: Path) -> None:
+    app = start("--no-tray")
+    app.cli("show")
+    wid = popup_window(screen)
+    shown = wait_for(lambda: app.probe("welcome")["welcome"], 10, "the welcome")
+    shoot(screen, wid, Path(SHOTS or tmp_path) / "first-run-welcome.png")
+    assert "Press Ctrl+Alt+Space anywhere to open or hide this chat." in shown
+    assert "tiny base model" in shown
+    wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
+    for _ in range(10):  # Shift+Tab back from the input to the welcome's button, as a person would
+        if app.probe("focus") == "welcome-get":
+            break
+        screen.key("shift+Tab")
+    screen.key("Return")
+    suggested = wait_for(lambda: app.probe("welcome")["suggested"], 15, "the suggested models")
+    assert app.probe("welcome")["view"] == "models"
+    assert suggested[0]["repo"] == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
+    assert {s["fit"] for s in suggested} <= {"fits", "tight", "too big"}
+    assert "491.0 MB · Q4_K_M" in suggested[0]["text"]
+    shoot(screen, wid, Path(SHOTS or tmp_path) / "first-run-models.png")
+    app.close()
+    again = start("--no-tray")
+    again.cli("show")
+    popup_window(screen)
+    wait_for(lambda: again.probe("focus") == "input", 10, "the popup ready")
+    assert again.probe("welcome")["welcome"] is None, "the second start has no welcome"

@@ -174,3 +174,41 @@ def test_open_falls_back_to_gio_when_xdg_open_fails(tmp_path: Path, monkeypatch:
     with pytest.raises(opener.CannotOpen, match="xdg-open: no method available for opening"):
         opener.open_path(tmp_path / "x")
 
+
+
+# -- first run -------------------------------------------------------------------
+
+
+def test_the_curated_models_are_complete_and_get_a_fit(home: Path) -> None:
+    from rmm_tray.app import App
+    from rmm_tray.home.config import Config
+    from rmm_tray.home.paths import DataHome
+    from rmm_tray.models import curated
+    from rmm_tray.models.fit import bits_per_weight
+
+    shipped = curated.suggestions()
+    assert len(shipped) >= 4
+    for s in shipped:
+        assert s.repo.count("/") == 1 and s.file.endswith(".gguf") and s.size > 100_000_000
+        assert bits_per_weight(s.quantization) is not None, s.file
+        assert "instruct" in s.repo.lower() or "-it-" in s.repo.lower()
+    app = App(DataHome(home), Config.load(home / "config.toml"))
+    items = curated.with_fit(app)
+    verdicts = [i["fit"] for i in items]
+    assert set(verdicts) <= {"fits", "tight", "too big"}
+    order = {"fits": 0, "tight": 1, "too big": 2}
+    assert [order[v] for v in verdicts] == sorted(order[v] for v in verdicts), "those that fit first"
+
+
+def test_the_welcome_is_given_once_per_data_home(home: Path) -> None:
+    from rmm_tray.app import App
+    from rmm_tray.desktop.welcome import WelcomeController
+    from rmm_tray.home.config import Config
+    from rmm_tray.home.paths import DataHome
+
+    app = App(DataHome(home), Config.load(home / "config.toml"))
+    first = WelcomeController(app, lambda e: None)
+    assert first.event("Ctrl+Alt+Space") == {"type": "welcome", "hotkey": "Ctrl+Alt+Space", "starter": False}
+    assert first.event("Ctrl+Alt+Space") is None, "a popup restart does not welcome again"
+    assert first.first_run is True, "this run still says hello in the tray"
+    assert WelcomeController(app, lambda e: None).first_run is False

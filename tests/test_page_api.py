@@ -18,6 +18,7 @@ from rmm_tray.desktop.models_controller import ModelsController
 from rmm_tray.desktop.page_api import PAGE_API, POPUP_LOCAL, checked_call
 from rmm_tray.desktop.prompts_controller import PromptsController
 from rmm_tray.desktop.settings_controller import SettingsController
+from rmm_tray.desktop.welcome import WelcomeController
 from rmm_tray.errors import RmmError
 
 
@@ -26,7 +27,7 @@ def test_every_entry_names_a_real_method_with_matching_parameters() -> None:
 
     targets = {page_api.CHAT: ChatController, page_api.MODELS: ModelsController,
                page_api.DESKTOP: DesktopApp, page_api.SETTINGS: SettingsController,
-               page_api.PROMPTS: PromptsController}
+               page_api.PROMPTS: PromptsController, page_api.WELCOME: WelcomeController}
     for name, entry in PAGE_API.items():
         method = getattr(targets[entry.target], entry.method)
         params = [p for p in inspect.signature(method).parameters if p != "self"]
@@ -51,7 +52,7 @@ def test_the_popup_api_is_derived_from_the_table() -> None:
 
 def test_what_the_page_calls_is_in_the_table() -> None:
     called = set()
-    for js in ("app.js", "models.js", "settings.js", "prompts.js"):
+    for js in ("app.js", "models.js", "settings.js", "prompts.js", "welcome.js"):
         called |= set(re.findall(r'call\("([a-z_]+)"', (REPO / "web" / js).read_text()))
     assert called <= set(PAGE_API) | set(POPUP_LOCAL), called - set(PAGE_API) - set(POPUP_LOCAL)
 

@@ -602,6 +602,7 @@
 
   // -- events from the core -------------------------------------------------------------------
 
+  rmm.openRepo = openRepo;  // welcome.js: a suggested model opens here
   rmm.on("models.results", (ev) => {
     if (ev.query !== state.lastQuery && state.lastQuery !== null) return;
     state.searching = false;

@@ -22,6 +22,7 @@ LIST = "list"  # a JSON array (likewise)
 KINDS = (TEXT, TABLE, LIST)
 
 CHAT, MODELS, DESKTOP, SETTINGS = "chat", "models", "desktop", "settings"
+WELCOME = "welcome"
 PROMPTS = "prompts"
 
 
@@ -80,6 +81,8 @@ PAGE_API: dict[str, PageMethod] = {
     "settings_save": _m(SETTINGS, "save", "values:table"),
     "settings_plugin": _m(SETTINGS, "set_plugin", "name:text", "enabled:text"),
     "settings_open_folder": _m(SETTINGS, "open_folder"),
+    # The first run's short list of instruct models, with their fit here.
+    "welcome_models": _m(WELCOME, "suggestions"),
     # Prompts: the list, a prompt's form and running it; the builder's preview
     # (seq: the page's request number, echoed back), save, versions, delete.
     "prompts_list": _m(PROMPTS, "list"),

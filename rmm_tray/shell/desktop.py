@@ -17,9 +17,19 @@ from rmm_tray.chat.templates import PromptTemplate
 from rmm_tray.desktop import hotkey_check, ipc, opener
 from rmm_tray.desktop.chat_controller import ChatController
 from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
-from rmm_tray.desktop.page_api import CHAT, DESKTOP, MODELS, PAGE_API, PROMPTS, SETTINGS, checked_call
+from rmm_tray.desktop.page_api import (
+    CHAT,
+    DESKTOP,
+    MODELS,
+    PAGE_API,
+    PROMPTS,
+    SETTINGS,
+    WELCOME,
+    checked_call,
+)
 from rmm_tray.desktop.prompts_controller import PromptsController
 from rmm_tray.desktop.settings_controller import SettingsController
+from rmm_tray.desktop.welcome import WelcomeController
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError, report
 from rmm_tray.shell import hotkey
@@ -43,6 +53,7 @@ class DesktopApp:
         self.models = ModelsController(app, emit=self.popup.page, chat=self.controller,
                                        on_downloads=self._downloads_changed, work=self.work)
         self.settings = SettingsController(app, emit=self.popup.page, shell=self, work=self.work)
+        self.welcome = WelcomeController(app, emit=self.popup.page, work=self.work)
         self.prompts = PromptsController(app, emit=self.popup.page, chat=self.controller,
                                          work=self.work)
         self._download_line: str | None = None
@@ -188,7 +199,7 @@ class DesktopApp:
         try:
             entry, args = checked_call(method, message.get("args", []))
             owner = {CHAT: "controller", MODELS: "models", SETTINGS: "settings",
-                     PROMPTS: "prompts", DESKTOP: None}[entry.target]
+                     PROMPTS: "prompts", WELCOME: "welcome", DESKTOP: None}[entry.target]
             target = getattr(self, owner) if owner else self
             getattr(target, entry.method)(*args)
         except Exception as exc:  # js_api is an edge: the page shows it, the app goes on
@@ -199,6 +210,9 @@ class DesktopApp:
                          "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
         ui = self.app.config["ui"]
         self.popup.page({"type": "settings.applied", "theme": ui["theme"], "open_on": ui["open_on"]})
+        welcome = self.welcome.event(self.hotkey_label)
+        if welcome is not None:
+            self.popup.page(welcome)
         self.controller.push_state()
         self.models.downloads()  # a restarted popup shows the queue again
         if self._view_on_ready:
@@ -387,5 +401,8 @@ class DesktopApp:
 
     def _tray_started(self) -> None:
         self._state_changed()
+        if self.welcome.first_run and self.tray is not None:
+            where = f"press {self.hotkey_label}" if self.hotkey_label else "click the icon"
+            self.tray.notify(f"RunMyModel is in the tray — {where} to chat")
         if self._hotkey_problem is not None and self.use_hotkey and self.tray is not None:
             self.tray.notify(f"The hotkey is off: {self._hotkey_problem}")

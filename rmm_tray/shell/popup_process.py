@@ -48,6 +48,8 @@ PROBES = {
     })()""",
     # Each reply's first and latest batch as the page received them (web/app.js).
     "stream_times": "window.rmm ? window.rmm.streamTimes : null",
+    # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
+    "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
     # Which view shows, and the focused control as the Models view labels it.
@@ -106,6 +108,14 @@ PROBES = {
         return {view: document.body.dataset.view, theme: document.documentElement.dataset.theme,
                 fields: fields, plugins: Array.from(form.querySelectorAll('.plugin')).map(
                     e => ({name: e.dataset.name, status: e.querySelector('.plugin-status').textContent}))};
+    })()""",
+    # The first run's welcome and the suggested models, as shown.
+    "welcome": """(() => {
+        const card = document.getElementById('welcome');
+        const curated = document.getElementById('curated');
+        return {welcome: card ? card.innerText : null, view: document.body.dataset.view,
+                suggested: curated.hidden ? null : Array.from(curated.querySelectorAll('.suggestion')).map(
+                    e => ({repo: e.dataset.repo, fit: e.dataset.fit, text: e.innerText}))};
     })()""",
     # Whether the page fits its window: no horizontal scroll bar.
     "layout": """({view: document.body.dataset.view, innerWidth: window.innerWidth,
