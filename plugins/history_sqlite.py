@@ -291,13 +291,16 @@ class SqliteHistory(HistoryBackend):
                     pinned=bool(row[5]), source=row[6], system=row[7], template=row[8],
                     deleted=row[9])
 
-    def _summaries(self, where: str, order: str) -> list[ChatSummary]:
+    def _summaries(self, where: str, order: str, limit: int = -1) -> list[ChatSummary]:
         rows = self._read("SELECT id, title, created, updated, shown, model, pinned, source, deleted"
-                          f" FROM chats WHERE {where} ORDER BY {order}")
+                          f" FROM chats WHERE {where} ORDER BY {order} LIMIT ?", (limit,))
         return [ChatSummary(i, t, c, u, n, m, bool(p), s, d) for i, t, c, u, n, m, p, s, d in rows]
 
     def list_chats(self) -> list[ChatSummary]:
         return self._summaries("deleted IS NULL", "updated DESC")
+
+    def list_recent(self, limit: int) -> list[ChatSummary]:
+        return self._summaries("deleted IS NULL", "updated DESC", max(0, limit))
 
     def list_trash(self) -> list[ChatSummary]:
         return self._summaries("deleted IS NOT NULL", "deleted DESC")

@@ -209,6 +209,11 @@ class HistoryBackend(ABC):
     def list_chats(self) -> list[ChatSummary]:
         """Chats not in the trash, newest first."""
 
+    def list_recent(self, limit: int) -> list[ChatSummary]:
+        """The first ``limit`` of ``list_chats()``: a first page, which a backend with
+        an index answers without reading every chat."""
+        return self.list_chats()[:limit]
+
     def list_trash(self) -> list[ChatSummary]:
         """Chats in the trash, most recently deleted first."""
         raise NotImplementedError
@@ -376,6 +381,9 @@ def hit_for(chat: Chat | ChatSummary, terms: list[str], texts: list[tuple[str | 
     """The first of ``texts`` ((message id or None for the title, text)) that
     matches every term, as a hit; None when none does."""
     for message_id, text in texts:
+        folded = text.casefold()
+        if not all(t in folded for t in terms):
+            continue  # the cheap test first: most texts lack a term anywhere
         spans = match_spans(text, terms)
         if spans:
             snippet, marks = make_snippet(text, spans)

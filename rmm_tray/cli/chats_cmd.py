@@ -132,7 +132,12 @@ def resolve(history: Any, ref: str) -> str:
 
 def chats_list(args: argparse.Namespace) -> int:
     history = _app(args).history
-    chats = history.list_trash() if args.trash else history.list_chats()
+    if args.trash:
+        chats = history.list_trash()
+    elif args.limit and not args.source:
+        chats = history.list_recent(args.limit)  # a first page: no need to read every chat
+    else:
+        chats = history.list_chats()
     if args.source:
         chats = [c for c in chats if c.source == args.source]
     if args.limit:

@@ -97,6 +97,7 @@ class HistoryContract:
         assert [c.id for c in listed][:2] == [old, new]
         assert (listed[0].updated, listed[0].messages) == (300.0, 1)
         assert (listed[1].title, listed[1].model, listed[1].messages) == ("new", "a", 0)
+        assert h.list_recent(1) == listed[:1] and h.list_recent(5) == listed
 
     def test_a_streamed_reply_is_kept_and_marked_interrupted_until_completed(self, h, opened) -> None:
         cid = h.create_chat(title="t", model=None)
