@@ -146,6 +146,12 @@ class ChatController:
     def send(self, text: str) -> "Future[Any]":
         return self._spawn("send", self._run_turn, text)
 
+    def send_in(self, chat_id: str, text: str) -> None:
+        """Send ``text`` as the next message of ``chat_id`` (a chat a prompt has
+        just started), on the calling worker thread."""
+        self.chat_id = chat_id
+        self._run_turn(text)
+
     def stop(self) -> None:
         turn = self._turn
         if turn is not None:

@@ -50,6 +50,8 @@ PROBES = {
     "stream_times": "window.rmm ? window.rmm.streamTimes : null",
     # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
     "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
+    # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
+    "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
     # Which view shows, and the focused control as the Models view labels it.

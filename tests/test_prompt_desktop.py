@@ -1,0 +1,327 @@
+"""The Prompt Architect as a person uses it: a real window under Xvfb, real key
+events from xdotool, the real engine on the starter model. What the model
+receives is recorded inside the app's engine (a drop-in plugin), not read off
+the page."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktop_helpers import RunningApp, Screen, wait_for
+from rmm_tray.chat.templates import load_prompt_file
+
+pytestmark = [pytest.mark.desktop, pytest.mark.slow]
+
+# Records, in the app's own process, every prompt text the engine tokenizes for
+# a reply (the text after the chat template) and its token count.
+RECORDER = textwrap.dedent('''
+    import json, os
+    from pathlib import Path
+    from rmm_tray.engine import generation
+
+    _tokenize = generation.tokenize_prompt
+    _out = Path(os.environ["RMM_HOME"]) / "engine-prompts.jsonl"
+
+    def _recording(llama, prompt, bos_text):
+        tokens = _tokenize(llama, prompt, bos_text)
+        with _out.open("a") as fh:
+            fh.write(json.dumps({"prompt": prompt, "tokens": len(tokens)}) + "\\n")
+        return tokens
+
+    generation.tokenize_prompt = _recording
+''')
+
+
+@pytest.fixture(scope="module")
+def screen():
+    s = Screen()
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def home(home_with_model: Path) -> Path:
+    (home_with_model / "plugins" / "engine_recorder.py").write_text(RECORDER)
+    return home_with_model
+
+
+@pytest.fixture()
+def start(screen: Screen, home: Path):
+    apps: list[RunningApp] = []
+
+    def starter(*args: str) -> RunningApp:
+        app = RunningApp(screen, home, "--no-tray", *args)
+        apps.append(app)
+        app.cli("show")
+        wait_for(screen.visible_popups, 15, "the popup to show")
+        wait_for(lambda: app.probe("focus") is not None, 15, "the page to take the focus")
+        return app
+
+    yield starter
+    for app in apps:
+        app.close()
+
+
+def state(app: RunningApp) -> dict[str, Any]:
+    return app.probe("prompts")
+
+
+def tab_to(screen: Screen, app: RunningApp, wanted: Callable[[dict[str, Any]], bool],
+           what: str, limit: int = 40) -> None:
+    """Press Tab until the focused control is ``wanted`` (as a keyboard user does)."""
+    focus = state(app)["focus"] or {}
+    trail = []
+    for _ in range(limit):
+        if wanted(focus):
+            return
+        trail.append((focus.get("id"), focus.get("cls"), focus.get("var"), focus.get("block")))
+        before = focus
+        screen.key("Tab")
+        # The page moves the focus on its own time: look once it has moved.
+        focus = wait_for(lambda: (lambda f: f if f != before else None)(state(app)["focus"] or {}),
+                         5, "the focus to move")
+    shown = state(app)
+    raise AssertionError(f"Tab never reached {what}; last focus {shown['focus']}; "
+                         f"variables {(shown['builder'] or {}).get('variables')}; trail {trail}")
+
+
+def settled(app: RunningApp) -> dict[str, Any]:
+    """The builder once its preview caught up with the last keystroke."""
+    def check() -> Any:
+        b = state(app)["builder"]
+        return b if b and not b["pending"] and b["shown"] == b["asked"] and b["tokens"] else None
+    return wait_for(check, 30, "the preview to catch up")
+
+
+def engine_prompts(home: Path) -> list[dict[str, Any]]:
+    path = home / "engine-prompts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def model_tokenization(model: Path, messages: list[dict[str, str]]) -> tuple[str, int]:
+    """The engine's own chat template and tokenizer, in this (test) process."""
+    import llama_cpp
+
+    from rmm_tray.engine.chat_format import choose_format
+    from rmm_tray.engine.generation import tokenize_prompt
+    from rmm_tray.models.gguf import read_gguf
+
+    info = read_gguf(model)
+    llama = llama_cpp.Llama(str(model), n_ctx=256, verbose=False)
+    try:
+        piece = lambda t: llama.detokenize([t], special=True).decode()  # noqa: E731
+        bos = piece(llama.token_bos())
+        fmt = choose_format(gguf_template=info.chat_template, architecture=info.architecture,
+                            override="", bos=bos, eos=piece(llama.token_eos()))
+        text = fmt.render(messages)
+        return text, len(tokenize_prompt(llama, text, bos))
+    finally:
+        llama.close()
+
+
+def build_mailer(screen: Screen, app: RunningApp) -> dict[str, Any]:
+    """Three blocks, a choice and a number variable, a block moved: by keyboard."""
+    screen.key("ctrl+p")
+    wait_for(lambda: state(app)["view"] == "prompts" and state(app)["list"], 10, "the Prompts view")
+    tab_to(screen, app, lambda f: f["id"] == "pb-new", "New")
+    screen.key("Return")
+    wait_for(lambda: (state(app)["focus"] or {}).get("id") == "pb-name", 10, "the name field")
+    screen.type("mailer")
+    tab_to(screen, app, lambda f: f["block"] == 0 and f["cls"] == "pb-text", "the system block")
+    screen.type("You write mails in {{language}}.")
+    tab_to(screen, app, lambda f: f["block"] == 1 and f["cls"] == "pb-text", "the user block")
+    screen.key("ctrl+a")
+    screen.type("Thank the team for the launch.")
+    tab_to(screen, app, lambda f: f["id"] == "pb-add", "Add block")  # its kind: Instructions
+    screen.key("Return")
+    wait_for(lambda: (state(app)["focus"] or {}).get("block") == 2, 10, "the new block")
+    screen.type("Write {{lines}} short lines.")
+    screen.key("alt+Up")  # the instructions before the user message
+    wait_for(lambda: [b["kind"] for b in state(app)["builder"]["blocks"]]
+             == ["system", "instructions", "user"], 10, "the block to move")
+    assert state(app)["focus"]["block"] == 1, "the moved block keeps the focus"
+    b = settled(app)
+    assert b["variables"] == ["language", "lines"]
+    # language: a choice of French or German, German by default.
+    tab_to(screen, app, lambda f: f["var"] == "language" and f["cls"] == "pv-type", "language's type")
+    screen.type("c")  # a select's type-ahead: Choice
+    wait_for(lambda: (state(app)["focus"] or {}).get("value") == "choice", 5, "Choice")
+    tab_to(screen, app, lambda f: f["var"] == "language" and f["cls"] == "pv-options", "the options")
+    screen.type("French, German")
+    screen.key("Tab")
+    screen.type("German")  # the default
+    # lines: a number from 1 to 5, 2 by default.
+    tab_to(screen, app, lambda f: f["var"] == "lines" and f["cls"] == "pv-type", "lines' type")
+    screen.type("n")
+    wait_for(lambda: (state(app)["focus"] or {}).get("value") == "number", 5, "Number")
+    tab_to(screen, app, lambda f: f["var"] == "lines" and f["cls"] == "pv-min", "min")
+    screen.type("1")
+    screen.key("Tab")
+    screen.type("5")
+    screen.key("Tab")
+    screen.type("2")
+    return settled(app)
+
+
+def test_build_save_reopen_use_and_the_engine_gets_the_preview(screen: Screen, start, home: Path,
+                                                                starter_model: Path) -> None:
+    app = start()
+    b = build_mailer(screen, app)
+    expected_messages = [
+        {"role": "system", "content": "You write mails in German."},
+        {"role": "user", "content": "Write 2 short lines.\n\nThank the team for the launch."}]
+    assert [{"role": m["role"], "content": m["content"]} for m in b["messages"]] == expected_messages
+    text, count = model_tokenization(starter_model, expected_messages)
+    assert b["rendered"] == text and int(b["tokens"]) == count and b["fit"] == "fits"
+
+    screen.key("ctrl+s")
+    wait_for(lambda: "Saved 'mailer'" in state(app)["builder"]["notice"], 15, "the save")
+    saved = load_prompt_file(home / "prompts" / "mailer.toml")
+    assert [bl.kind for bl in saved.blocks] == ["system", "instructions", "user"]
+    specs = saved.specs()
+    assert (specs["language"].type, specs["language"].options, specs["language"].default) == \
+        ("choice", ("French", "German"), "German")
+    assert (specs["lines"].type, specs["lines"].min, specs["lines"].max, specs["lines"].default) == \
+        ("number", 1, 5, "2")
+
+    # Reopen the app: the prompt is there.
+    app.close()
+    app = start()
+    screen.key("ctrl+p")
+    wait_for(lambda: "mailer" in state(app)["list"], 15, "mailer in the list after a restart")
+
+    # Use it from the chat: the "/" picker finds it by a fuzzy fragment.
+    screen.key("ctrl+p")  # back to the chat
+    wait_for(lambda: state(app)["view"] == "chat", 5, "the chat view")
+    screen.type("/mlr")
+    wait_for(lambda: (state(app)["picker"] or [None])[0] == "/mailer", 10, "the picker to find it")
+    screen.key("Return")
+    form = wait_for(lambda: state(app)["form"], 10, "the form")
+    assert form["name"] == "mailer"
+    assert {f["name"]: f["value"] for f in form["fields"]} == {"language": "German", "lines": "2"}
+    assert state(app)["focus"]["var"] == "language", "the first field has the focus"
+    screen.key("Tab")
+    assert state(app)["focus"]["var"] == "lines"
+    screen.key("Return")
+    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
+    received = engine_prompts(home)[-1]
+    assert (received["prompt"], received["tokens"]) == (b["rendered"], int(b["tokens"]))
+    wait_for(lambda: state(app)["banner"], 20, "the chat's system prompt")
+    assert state(app)["banner"][1] == "You write mails in German."
+    wait_for(lambda: any(m["role"] == "assistant" and m["text"].strip()
+                         for m in app.probe("messages")), 60, "the reply")
+    chats = json.loads(app.cli("chats", "list", "--json").stdout)
+    shown = json.loads(app.cli("chats", "show", chats[0]["id"], "--json").stdout)
+    assert shown["messages"][0] == {**shown["messages"][0], "role": "system",
+                                    "content": "You write mails in German."}
+    assert shown["messages"][1]["content"] == "Write 2 short lines.\n\nThank the team for the launch."
+
+
+def test_values_are_literal_and_inert_in_the_preview_and_the_chat(screen: Screen, start,
+                                                                    home: Path) -> None:
+    (home / "prompts" / "echo.toml").write_text(
+        '[[blocks]]\nkind = "system"\ntext = "Repeat <i>exactly</i>.<script>window.__pwned=1</script>"\n'
+        '[[blocks]]\nkind = "user"\ntext = "Say: {{words}} ({{tone}})"\n'
+        '[variables.tone]\ntype = "text"\ndefault = "calm"\n')
+    app = start()
+    nasty = "{{tone}} <b>bold</b> <script>window.__pwned=true</script> <img src=x onerror=alert(1)>"
+    screen.type("/echo")
+    wait_for(lambda: state(app)["picker"], 10, "the picker")
+    screen.key("Return")
+    wait_for(lambda: state(app)["form"], 10, "the form")
+    screen.type(nasty)
+    screen.key("Return")
+    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
+    assert f"Say: {nasty} (calm)" in engine_prompts(home)[-1]["prompt"]
+    msgs = wait_for(lambda: [m for m in app.probe("messages") if m["role"] == "user"], 20, "the message")
+    assert msgs[0]["text"] == f"Say: {nasty} (calm)"
+    safety = app.probe("safety")
+    assert safety["bad"] == 0 and safety["handlers"] == 0 and not safety["pwned"]
+
+    # The builder shows the prompt's own HTML as text.
+    screen.key("ctrl+p")
+    wait_for(lambda: "echo" in state(app)["list"], 10, "the list")
+    screen.type("echo")
+    tab_to(screen, app, lambda f: f["tag"] == "BUTTON" and "pb-item" in (f["cls"] or ""), "echo")
+    screen.key("Return")
+    b = settled(app)
+    system = b["messages"][0]
+    assert system["content"] == "Repeat <i>exactly</i>.<script>window.__pwned=1</script>"
+    assert "&lt;i&gt;" in system["html"] and "<script" not in system["html"]
+    assert app.probe("safety")["pwned"] is False
+
+
+def test_bad_placeholders_are_marked_and_a_clash_asks(screen: Screen, start, home: Path) -> None:
+    app = start()
+    screen.key("ctrl+p")
+    wait_for(lambda: state(app)["list"], 10, "the list")
+    tab_to(screen, app, lambda f: f["id"] == "pb-new", "New")
+    screen.key("Return")
+    wait_for(lambda: (state(app)["focus"] or {}).get("id") == "pb-name", 10, "the name field")
+    screen.type("translate")  # the plugin's prompt has this name
+    tab_to(screen, app, lambda f: f["block"] == 0 and f["cls"] == "pb-text", "the system block")
+    screen.type("Hello {{bad name}} and {{open")
+    wait_for(lambda: len(state(app)["builder"]["problems"]) == 2, 15, "the problems to show")
+    problems = state(app)["builder"]["problems"]
+    assert problems[0].startswith("line 1, column 7: {{bad name}} is not a variable name")
+    assert "never closed" in problems[1]
+    screen.key("ctrl+s")
+    wait_for(lambda: state(app)["builder"]["error"], 10, "the refusal")
+    assert "block 1, line 1, column 7" in state(app)["builder"]["error"]
+    assert not (home / "prompts" / "translate.toml").exists()
+    assert state(app)["builder"]["blocks"][0]["text"] == "Hello {{bad name}} and {{open", "kept"
+    # Fixed, the save asks before it hides the plugin's prompt of that name.
+    screen.key("ctrl+a")
+    screen.type("Hello {{who}}")
+    screen.key("ctrl+s")
+    wait_for(lambda: "exists" in state(app)["builder"]["confirm"], 10, "the question")
+    assert not (home / "prompts" / "translate.toml").exists()
+    assert state(app)["focus"]["id"] == "pb-confirm-ok"
+    screen.key("Return")
+    wait_for(lambda: (home / "prompts" / "translate.toml").exists(), 10, "the save")
+    assert load_prompt_file(home / "prompts" / "translate.toml").blocks[0].text == "Hello {{who}}"
+
+
+def test_versions_restore_and_delete_ask_first(screen: Screen, start, home: Path) -> None:
+    from rmm_tray.chat.prompt_store import PromptStore
+
+    store = PromptStore(home / "prompts")
+    for word in ("first", "second", "third"):
+        store.save_text("note", f'[[blocks]]\nkind = "user"\ntext = "{word} {{{{input}}}}"\n')
+    app = start()
+    screen.key("ctrl+p")
+    wait_for(lambda: "note" in state(app)["list"], 10, "the list")
+    screen.type("note")
+    tab_to(screen, app, lambda f: f["tag"] == "BUTTON" and "pb-item" in (f["cls"] or ""), "note")
+    screen.key("Return")
+    wait_for(lambda: (state(app)["builder"] or {}).get("original") == "note", 10, "note open")
+    tab_to(screen, app, lambda f: f["id"] == "pb-versions", "Versions")
+    screen.key("Return")
+    wait_for(lambda: len(state(app)["builder"]["versions"]) == 2, 10, "two versions")
+    tab_to(screen, app, lambda f: f["version"] == "1", "version 1's Restore")
+    screen.key("Return")
+    wait_for(lambda: "Restore version 1" in state(app)["builder"]["confirm"], 10, "the question")
+    assert "third" in (home / "prompts" / "note.toml").read_text(), "nothing before the answer"
+    screen.key("Return")
+    wait_for(lambda: "first {{input}}" in (home / "prompts" / "note.toml").read_text(), 10, "restore")
+    wait_for(lambda: state(app)["builder"]["blocks"][0]["text"] == "first {{input}}", 10, "reload")
+    assert len(store.versions("note")) == 3, "the version it replaced is kept"
+
+    tab_to(screen, app, lambda f: f["id"] == "pb-delete", "Delete")
+    screen.key("Return")
+    wait_for(lambda: "Delete 'note'?" in state(app)["builder"]["confirm"], 10, "the question")
+    screen.key("Escape")  # no
+    wait_for(lambda: not state(app)["builder"]["confirm"], 10, "the question to go")
+    assert (home / "prompts" / "note.toml").exists()
+    tab_to(screen, app, lambda f: f["id"] == "pb-delete", "Delete")
+    screen.key("Return")
+    wait_for(lambda: state(app)["focus"]["id"] == "pb-confirm-ok", 10, "the question")
+    screen.key("Return")
+    wait_for(lambda: not (home / "prompts" / "note.toml").exists(), 10, "the delete")
+    wait_for(lambda: "note" not in state(app)["list"], 10, "the list without it")
