@@ -230,3 +230,29 @@ def test_first_run_welcomes_once_and_suggests_instruct_models(screen: Screen, st
     popup_window(screen)
     wait_for(lambda: again.probe("focus") == "input", 10, "the popup ready")
     assert again.probe("welcome")["welcome"] is None, "the second start has no welcome"
+
+
+def geometry(screen: Screen, wid: str) -> tuple[int, int, int, int]:
+    info = screen.run("xwininfo", "-id", wid).stdout
+    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
+           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
+    return get["Absolute upper-left X"], get["Absolute upper-left Y"], get["Width"], get["Height"]
+
+
+def test_the_popup_keeps_its_size_and_place_across_restarts(screen: Screen, start) -> None:
+    app = start("--no-tray")
+    app.cli("show")
+    wid = popup_window(screen)
+    first = geometry(screen, wid)
+    screen.run("xdotool", "windowsize", wid, "420", "520")
+    screen.run("xdotool", "windowmove", wid, "60", "50")
+    moved = wait_for(lambda: (lambda g: g if g[2:] == (420, 520) and g[:2] != first[:2] else None)(
+        geometry(screen, wid)), 10, "the window moved and resized")
+    wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
+    screen.key("Escape")
+    wait_for(lambda: not screen.visible_popups(), 10, "Esc to hide the popup")
+    app.close()
+    again = start("--no-tray")
+    again.cli("show")
+    wid = popup_window(screen)
+    wait_for(lambda: geometry(screen, wid) == moved, 10, f"the popup back at {moved}")

@@ -21,6 +21,7 @@ import webview
 
 from rmm_tray.desktop import ipc
 from rmm_tray.desktop.page_api import PAGE_API, POPUP_LOCAL
+from rmm_tray.shell import popup_geometry
 
 log = logging.getLogger("rmm_tray.popup")
 
@@ -50,9 +51,9 @@ PROBES = {
     "stream_times": "window.rmm ? window.rmm.streamTimes : null",
     # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
     "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
-    # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
-    "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
+    # Versions, the edit state and the History view, as shown (web/history.js).
+    "history": "window.rmm && window.rmm.history ? window.rmm.history.probe() : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
     # Which view shows, and the focused control as the Models view labels it.
     "view": """(() => {
@@ -200,6 +201,8 @@ class CoreLink:
 
     def hide(self) -> None:
         if self.window is not None:
+            if self.visible:  # where the person left it, for the next show and start
+                popup_geometry.remember(popup_geometry.gtk_parts(self.window)[0])
             self.visible = False
             self.window.hide()
             self.to_page({"type": "hidden"})  # the page may go back to the chat (ui.open_on)
@@ -212,8 +215,7 @@ class CoreLink:
 
 def _gtk_show_centered(window: webview.Window) -> bool:
     """GTK: centre on the monitor under the pointer, above other windows, focused."""
-    native = getattr(window, "native", None)
-    gtk_window = getattr(native, "window", None)
+    gtk_window, webview_widget = popup_geometry.gtk_parts(window)
     if gtk_window is None:
         return False
     from gi.repository import Gdk, GLib
@@ -228,12 +230,11 @@ def _gtk_show_centered(window: webview.Window) -> bool:
             _, x, y = seat.get_pointer().get_position()
             monitor = display.get_monitor_at_point(x, y)
         monitor = monitor or (display.get_primary_monitor() if display else None)
-        if monitor is not None:
+        if monitor is not None and not popup_geometry.place(gtk_window, monitor):
             geo = monitor.get_geometry()
             w, h = gtk_window.get_size()
             gtk_window.move(geo.x + (geo.width - w) // 2, geo.y + (geo.height - h) // 2)
         gtk_window.present_with_time(Gdk.CURRENT_TIME)
-        webview_widget = getattr(native, "webview", None)
         if webview_widget is not None:
             webview_widget.grab_focus()
         return False
@@ -337,6 +338,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     home = Path(argv[0])
     logs.setup(home, "popup")
+    popup_geometry.configure(home)
     if sys.platform.startswith("linux"):
         _set_app_identity()
     conn = ipc.connect(home)
