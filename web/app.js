@@ -181,6 +181,7 @@ function updateLastTools() {
   const tools = last.querySelector(".tools");
   if (last.classList.contains("assistant")) {
     const b = toolButton("Regenerate", () => { setGenerating(true); call("regenerate"); });
+    b.title = "Another reply; this one stays as a version (Alt+R)";
     b.classList.add("extra");
     tools.appendChild(b);
   }

@@ -110,10 +110,54 @@
     if (edit && !document.querySelector(`.msg[data-id="${CSS.escape(edit.id)}"]`)) cancelEdit();
   }).observe(messages, { childList: true });
 
+  // -- keys: every action of a message without the mouse ----------------------------------
+  // Alt+R regenerates the last reply; Alt+← / Alt+→ step through the versions of the
+  // last message that has some; ↑ in an empty input edits the last question.
+  function lastWith(selector) {
+    const all = document.querySelectorAll(selector);
+    return all.length ? all[all.length - 1] : null;
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (document.body.dataset.view !== "chat" && document.body.dataset.view) return;
+    if (e.altKey && !e.ctrlKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) {
+      const box = lastWith(".msg .versions");
+      if (!box) return;
+      e.preventDefault();
+      const b = box.querySelectorAll("button")[e.key === "ArrowLeft" ? 0 : 1];
+      if (!b.disabled) b.click();
+    } else if (e.altKey && !e.ctrlKey && e.key.toLowerCase() === "r") {
+      const b = Array.from(document.querySelectorAll(".tools .extra")).find((x) => x.textContent === "Regenerate");
+      if (!b) return;
+      e.preventDefault();
+      b.click();
+    } else if (e.key === "ArrowUp" && !e.altKey && !e.ctrlKey && !e.shiftKey
+               && document.activeElement === input && !input.value && !edit) {
+      const last = lastWith(".msg.user");
+      if (!last) return;
+      e.preventDefault();
+      startEdit(last);
+    }
+  });
+
+  function probe() {
+    return {
+      messages: Array.from(document.querySelectorAll(".msg")).map((el) => {
+        const v = el.querySelector(":scope > .versions .where");
+        return { id: el.dataset.id, role: el.classList.contains("user") ? "user" : "assistant",
+                 text: el.querySelector(".body").innerText, versions: v ? v.textContent : null,
+                 editing: el.classList.contains("editing") };
+      }),
+      editing: edit ? edit.id : null,
+      banner: !banner.hidden,
+      input: input.value,
+    };
+  }
+
   rmm.view("chat", {
     show() {},
     focus() { input.focus(); },
     escape() { return cancelEdit(); },
   });
-  rmm.history = { startEdit, cancelEdit, editing: () => edit && edit.id };
+  rmm.history = { startEdit, cancelEdit, probe, editing: () => edit && edit.id };
 })();
