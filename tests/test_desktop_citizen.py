@@ -256,3 +256,23 @@ def test_the_popup_keeps_its_size_and_place_across_restarts(screen: Screen, star
     again.cli("show")
     wid = popup_window(screen)
     wait_for(lambda: geometry(screen, wid) == moved, 10, f"the popup back at {moved}")
+
+
+@pytest.mark.slow
+def test_the_error_notice_clears_once_another_model_is_in_use(screen: Screen, start, tmp_path: Path,
+                                                               home_with_model: Path) -> None:
+    (home_with_model / "models" / "broken.gguf").write_text("nope")
+    app = start("--no-tray")
+    app.cli("show")
+    popup_window(screen)
+    options = wait_for(lambda: [o for o in app.probe("notice")["options"] if o["value"] != "broken.gguf"],
+                       10, "the model picker")
+    starter = options[0]
+    assert starter["label"] == starter["value"].removesuffix(".gguf") and starter["title"] == starter["value"]
+    app.tray("Model", "broken.gguf", click=True)
+    notice = wait_for(lambda: app.probe("notice")["text"], 30, "the error notice")
+    assert notice.startswith("broken.gguf: not a GGUF file") and app.probe("notice")["dismiss"]
+    shoot(screen, popup_window(screen), Path(SHOTS or tmp_path) / "error-notice.png")
+    app.tray("Model", starter["value"], click=True)
+    wait_for(lambda: app.status()["model"] == starter["value"], 60, "the starter loaded")
+    wait_for(lambda: app.probe("notice")["text"] is None, 10, "the notice gone")

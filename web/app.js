@@ -53,8 +53,21 @@ const errorActions = {
   import_file: ["Import a file…", () => { showError(""); setView("models"); $("pane-installed").click(); }],
 };
 
+// The notice shown now, and the last error the core's state reported: when the
+// state no longer reports it (another model loaded), that notice has done its job.
+let shownError = "";
+let stateError = null;
+
 function showError(message, actions) {
-  els.error.textContent = message;
+  shownError = message || "";
+  const icon = document.createElement("span");
+  icon.className = "error-icon";
+  icon.setAttribute("aria-hidden", "true");
+  icon.textContent = "⚠";
+  const text = document.createElement("span");
+  text.className = "error-text";
+  text.textContent = message;
+  els.error.replaceChildren(icon, text);
   const buttons = (actions || []).filter((a) => errorActions[a]).map((a) => {
     const [label, run] = errorActions[a];
     const b = toolButton(label, run);
@@ -68,6 +81,11 @@ function showError(message, actions) {
     row.append(...buttons);
     els.error.append(row);
   }
+  const close = toolButton("×", () => showError(""));
+  close.className = "error-close";
+  close.title = "Dismiss";
+  close.setAttribute("aria-label", "Dismiss");
+  els.error.append(close);
   els.error.hidden = !message;
 }
 
@@ -216,7 +234,9 @@ const handlers = {
     const names = ev.models || [];
     if (ev.model && !names.includes(ev.model)) names.push(ev.model);
     const option = (value, label) => { const o = document.createElement("option"); o.value = value; o.textContent = label; return o; };
-    els.model.replaceChildren(...names.map((n) => option(n, n)));
+    // A readable name (the file's, without folders and .gguf), the full one as its tooltip.
+    const readable = (n) => n.split("/").pop().replace(/\.gguf$/i, "");
+    els.model.replaceChildren(...names.map((n) => { const o = option(n, readable(n)); o.title = n; return o; }));
     if (!names.length) els.model.append(option("", "No models yet"));
     els.model.value = ev.model || "";
     // A model arrived: the "no model yet" message and its buttons have done their job.
@@ -224,6 +244,9 @@ const handlers = {
     const labels = { idle: ev.model ? "ready" : "no model", loading: "loading…", generating: "writing…", error: "error" };
     els.state.textContent = labels[ev.status] || ev.status || "";
     if (ev.error) showError(ev.error);
+    else if (stateError && shownError === stateError) showError("");
+    stateError = ev.error || null;
+    els.model.title = ev.model || "Model";
   },
   chat(ev) {
     currentChat = ev.chat_id;
@@ -275,6 +298,7 @@ window.rmm = {
   },
   on(type, fn) { handlers[type] = fn; },
   view(name, hooks) { views[name] = hooks; },
+  hooks(name) { return views[name]; },  // to wrap a view's hooks (prompts.js: the form takes focus)
   call, setView, streamTimes, toolButton,
   onMessage(fn) { messageHooks.push(fn); },
   isGenerating() { return generating; },

@@ -120,6 +120,15 @@ PROBES = {
                 suggested: curated.hidden ? null : Array.from(curated.querySelectorAll('.suggestion')).map(
                     e => ({repo: e.dataset.repo, fit: e.dataset.fit, text: e.innerText}))};
     })()""",
+    # The chat's error notice as shown, and the model picker's labels and tooltips.
+    "notice": """(() => {
+        const box = document.getElementById('error');
+        const picker = document.getElementById('model');
+        return {text: box.hidden ? null : box.querySelector('.error-text').textContent,
+                dismiss: !!box.querySelector('.error-close'),
+                options: Array.from(picker.options).map(o => ({value: o.value, label: o.textContent,
+                    title: o.title}))};
+    })()""",
     # Whether the page fits its window: no horizontal scroll bar.
     "layout": """({view: document.body.dataset.view, innerWidth: window.innerWidth,
         scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
