@@ -4,6 +4,7 @@
 #         gobject-introspection-devel cairo-gobject-devel webkit2gtk4.1 libayatana-appindicator-gtk3
 # Arch:   sudo pacman -S --needed base-devel cmake pkgconf python gobject-introspection \
 #         webkit2gtk-4.1 libayatana-appindicator
+# (a prompt's hotkey reads the selection with xclip or xsel, wl-clipboard on Wayland)
 # (the tests also use xorg-server-xvfb, xdotool, trayer, dbus and openbox; the benchmarks curl)
 set -euo pipefail
 
@@ -15,6 +16,8 @@ packages=(build-essential cmake pkg-config
     xvfb xdotool trayer dbus openbox
     # Opening the data folder (xdg-open); the launcher's checker; xprop for WM_CLASS.
     xdg-utils desktop-file-utils x11-utils
+    # The selection and clipboard a prompt's hotkey reads (X11; wl-clipboard on Wayland).
+    xclip xsel
     # The download benchmark compares against curl.
     curl)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)

@@ -325,3 +325,79 @@ def test_versions_restore_and_delete_ask_first(screen: Screen, start, home: Path
     screen.key("Return")
     wait_for(lambda: not (home / "prompts" / "note.toml").exists(), 10, "the delete")
     wait_for(lambda: "note" not in state(app)["list"], 10, "the list without it")
+
+
+def select_in_another_window(screen: Screen, text: str, which: str = "primary") -> None:
+    """Own the X selection from another client (xclip stays, as the app that has
+    the text selected would), with ``text`` in it."""
+    import subprocess
+
+    proc = subprocess.Popen(["xclip", "-selection", which, "-loops", "5"], stdin=subprocess.PIPE,
+                            env={**__import__("os").environ, **screen.env})
+    assert proc.stdin is not None
+    proc.stdin.write(text.encode())
+    proc.stdin.close()
+    wait_for(lambda: screen.run("xclip", "-o", "-selection", which, check=False).stdout == text,
+             10, f"the {which} selection")
+
+
+def test_a_prompts_hotkey_acts_on_the_selected_text(screen: Screen, start, home: Path) -> None:
+    (home / "prompts" / "shout.toml").write_text(
+        'hotkey = "<ctrl>+<alt>+u"\nrun_immediately = true\n'
+        '[[blocks]]\nkind = "system"\ntext = "Repeat in capitals."\n'
+        '[[blocks]]\nkind = "user"\ntext = "Text: {{selection}}"\n')
+    (home / "prompts" / "paste.toml").write_text(
+        'hotkey = "<ctrl>+<alt>+k"\n'
+        '[[blocks]]\nkind = "user"\ntext = "Summarize ({{tone}}): {{clipboard}}"\n'
+        '[variables.tone]\ntype = "choice"\noptions = ["short", "long"]\ndefault = "short"\n')
+    # Clashes with the main hotkey: refused, the others still bound.
+    (home / "prompts" / "clash.toml").write_text(
+        'hotkey = "<ctrl>+<alt>+<space>"\n[[blocks]]\nkind = "user"\ntext = "x"\n')
+    app = start()
+    assert app.status()["prompt_hotkeys"] == {"<ctrl>+<alt>+u": "shout", "<ctrl>+<alt>+k": "paste"}
+    assert "already the main hotkey" in app.log_text()
+    app.cli("hide")
+    wait_for(lambda: not screen.visible_popups(), 10, "the popup to hide")
+
+    selected = "the quick <brown> fox {{tone}}\nsecond line"
+    select_in_another_window(screen, selected)
+    screen.run("xdotool", "mousemove", "5", "5")
+    screen.key("ctrl+alt+u")
+    wait_for(screen.visible_popups, 10, "the popup to show")
+    # run_immediately: sent without a key pressed in the popup.
+    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
+    got = engine_prompts(home)[-1]["prompt"]
+    assert f"Text: {selected}<end_of_turn>" in got
+
+    app.cli("hide")
+    wait_for(lambda: not screen.visible_popups(), 10, "the popup to hide")
+    select_in_another_window(screen, "copied words", which="clipboard")
+    screen.key("ctrl+alt+k")
+    form = wait_for(lambda: state(app)["form"], 15, "the form")
+    fields = {f["name"]: f["value"] for f in form["fields"]}
+    assert fields == {"tone": "short", "clipboard": "copied words"}
+    wait_for(lambda: (state(app)["focus"] or {}).get("var") == "tone", 10, "the focus in the form")
+    before = len(engine_prompts(home))
+    screen.key("Return")
+    wait_for(lambda: len(engine_prompts(home)) > before, 60, "the engine to receive the prompt")
+    assert "Summarize (short): copied words<end_of_turn>" in engine_prompts(home)[-1]["prompt"]
+
+    # The command a Wayland desktop binds does what the hotkey does.
+    wait_for(lambda: not any(m.get("streaming") for m in app.probe("messages")), 60, "the reply")
+    before = len(engine_prompts(home))
+    select_in_another_window(screen, "from the command")
+    assert app.cli("prompt", "run", "shout").returncode == 0
+    wait_for(lambda: len(engine_prompts(home)) > before, 60, "the engine to receive the prompt")
+    assert "Text: from the command<end_of_turn>" in engine_prompts(home)[-1]["prompt"]
+    missing = app.cli("prompt", "run", "nonesuch")
+    assert missing.returncode == 1 and "no prompt template 'nonesuch'" in missing.stderr
+
+
+def test_the_trays_prompt_entry_opens_its_form(screen: Screen, start, home: Path) -> None:
+    app = start()
+    app.tray("Prompts", "translate", click=True)
+    form = wait_for(lambda: state(app)["form"], 15, "the form")
+    assert form["name"] == "translate"
+    assert [f["name"] for f in form["fields"]] == ["language", "input"]
+    assert form["fields"][0]["value"] == "English"
+    assert app.probe("messages") == [] and "{{" not in json.dumps(form["fields"])

@@ -129,6 +129,20 @@
     (first || $("pf-run")).focus();
   }
 
+  // The popup shown again (a hotkey, the tray) focuses the chat view: the form,
+  // while one is open, rather than the input under it.
+  const chatHooks = rmm.hooks("chat");
+  rmm.view("chat", { ...chatHooks,
+    focus() {
+      const first = form.hidden ? null : form.querySelector("input, select, textarea");
+      if (first) first.focus(); else chatHooks.focus();
+    },
+    escape() {
+      if (!form.hidden) { closeForm(); return true; }
+      return chatHooks.escape();
+    },
+  });
+
   function closeForm() {
     form.hidden = true;
     formPrompt = null;

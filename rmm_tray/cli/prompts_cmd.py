@@ -64,6 +64,16 @@ def add_parser(sub: Any) -> None:
     imp.add_argument("--force", action="store_true", help="replace prompts of the same name")
     imp.set_defaults(run=_cli(prompts_import))
 
+    one = sub.add_parser("prompt", help="use a prompt in the running app",
+                         description="What a prompt's own hotkey does, as a command: bind "
+                         "'rmm-tray prompt run NAME' as a desktop shortcut where apps cannot "
+                         "see keys (Wayland).")
+    osub = one.add_subparsers(dest="prompt_command", metavar="ACTION", required=True)
+    run = osub.add_parser("run", help="open the popup on the prompt's form, the selection filled "
+                          "(sent at once when the prompt says run_immediately)")
+    run.add_argument("name")
+    run.set_defaults(run=_cli(prompt_run))
+
 
 def add_value_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
@@ -220,6 +230,10 @@ def prompts_edit(args: argparse.Namespace) -> int:
             print("no change")
             return 0
         try:
+            from rmm_tray.chat.templates import load_prompt_text
+            from rmm_tray.desktop import prompt_hotkeys
+
+            prompt_hotkeys.check(app, load_prompt_text(args.name, edited))
             store.save_text(args.name, edited)
         except RmmError as exc:
             print(f"rmm-tray: error: {exc}", file=sys.stderr)
@@ -334,10 +348,27 @@ def prompts_import(args: argparse.Namespace) -> int:
     if clashes and not args.force:
         raise UsageError(f"prompt(s) {', '.join(clashes)} exist already; nothing imported "
                          "(--force replaces them, keeping the old ones as versions)")
+    from rmm_tray.desktop import prompt_hotkeys
+
+    for t in found.prompts:
+        prompt_hotkeys.check(app, t)  # before any is written: all or nothing
     for t in found.prompts:
         store.save(t)
     print(f"imported {len(found.prompts)} prompt(s) from the {found.source}: "
           f"{', '.join(t.name for t in found.prompts)}")
     for line in found.dropped:
         print(f"  dropped: {line}")
+    return 0
+
+
+def prompt_run(args: argparse.Namespace) -> int:
+    from rmm_tray.desktop import ipc
+    from rmm_tray.home.paths import DataHome
+
+    try:
+        answer = ipc.request(DataHome.from_env().root, {"cmd": "prompt", "name": args.name})
+    except ipc.NotRunning:
+        raise RmmError("RunMyModel is not running; start it with 'rmm-tray start'") from None
+    if isinstance(answer, dict) and answer.get("error"):
+        raise RmmError(str(answer["error"]))
     return 0

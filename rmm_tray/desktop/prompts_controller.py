@@ -15,6 +15,7 @@ from rmm_tray.chat.prompt_model import BLOCK_KINDS, BLOCK_TITLES, INPUT_VARIABLE
 from rmm_tray.chat.prompt_store import PromptStore
 from rmm_tray.chat.prompt_use import fill_prompt, preview, start_chat
 from rmm_tray.chat.templates import BUILTIN_VARIABLES, template_from_dict, template_to_dict
+from rmm_tray.desktop import prompt_hotkeys
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import describe
 
@@ -52,8 +53,11 @@ def prompt_payload(t: PromptTemplate) -> dict[str, Any]:
 
 class PromptsController:
     def __init__(self, app: "App", emit: Emit, chat: "ChatController",
-                 work: Background | None = None) -> None:
+                 work: Background | None = None,
+                 on_change: Callable[[], None] | None = None) -> None:
         self.app = app
+        #: Prompts were saved, restored or deleted (the shell rebinds their hotkeys).
+        self.on_change = on_change or (lambda: None)
         self.emit = emit
         self.chat = chat
         self.work = work or Background()
@@ -222,6 +226,7 @@ class PromptsController:
     def _save(self, draft: dict[str, Any], overwrite: bool) -> None:
         try:
             t = self._draft(draft)
+            prompt_hotkeys.check(self.app, t)
         except Exception as exc:  # the draft stays in the builder with the reason
             self.emit({"type": "prompts.save_error", "message": describe(exc)})
             return
@@ -233,12 +238,14 @@ class PromptsController:
         self.store.save(replace(t, source=USER_SOURCE))
         self.emit({"type": "prompts.saved", "name": t.name})
         self._list()
+        self.on_change()
 
     def delete(self, name: str) -> None:
         def go() -> None:
             self.store.delete(name)
             self.emit({"type": "prompts.deleted", "name": name})
             self._list()
+            self.on_change()
 
         self._spawn("delete prompt", go)
 
@@ -256,6 +263,7 @@ class PromptsController:
             self.emit({"type": "prompts.open", "prompt": prompt_payload(
                 replace(self.store.load(name), source=USER_SOURCE))})
             self._list()
+            self.on_change()
 
         self._spawn("restore prompt", go)
 

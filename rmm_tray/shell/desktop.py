@@ -55,7 +55,10 @@ class DesktopApp:
         self.settings = SettingsController(app, emit=self.popup.page, shell=self, work=self.work)
         self.welcome = WelcomeController(app, emit=self.popup.page, work=self.work)
         self.prompts = PromptsController(app, emit=self.popup.page, chat=self.controller,
-                                         work=self.work)
+                                         work=self.work, on_change=self._prompts_changed)
+        self.prompt_listener: Any = None
+        #: combo -> prompt name, as bound now (status shows it).
+        self.prompt_hotkeys: dict[str, str] = {}
         self._download_line: str | None = None
         self._view_on_ready: str | None = None
         self.popup.on_attach = self._popup_attached
@@ -87,6 +90,7 @@ class DesktopApp:
         self.models.start()  # resumes what a previous run left, in the background
         if self.use_hotkey:
             self.rebind_hotkey(self.hotkey_combo)
+            self.bind_prompt_hotkeys()
         threading.Thread(target=self._watch_for_menu_changes, name="rmm-menu-watch",
                          daemon=True).start()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -120,6 +124,8 @@ class DesktopApp:
     def _shutdown(self) -> None:
         if self.listener is not None:
             self.listener.stop()
+        if self.prompt_listener is not None:
+            self.prompt_listener.stop()
         self.popup.stop()
         if self.server is not None:
             self.server.close()
@@ -156,6 +162,8 @@ class DesktopApp:
             if future is not None:
                 future.set_result(message.get("result"))
             return None
+        if cmd == "prompt":
+            return self._prompt_command(message)
         if cmd == "tray":
             return self._tray_action(message)
         if cmd == "quit":
@@ -173,6 +181,7 @@ class DesktopApp:
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
                 "hotkey_problem": self._hotkey_problem, "notice": self.last_notice,
+                "prompt_hotkeys": self.prompt_hotkeys,
                 "tooltip": self.tooltip()}
 
     def _probe(self, what: str) -> Any:
@@ -320,6 +329,46 @@ class DesktopApp:
     def open_chat(self, chat_id: str) -> None:
         self.controller.open_chat(chat_id)
         self.popup.command("show")
+
+    def _prompt_command(self, message: dict[str, Any]) -> dict[str, Any]:
+        """`rmm-tray prompt run NAME` (the command a Wayland desktop binds): as the
+        prompt's own hotkey."""
+        name = message.get("name")
+        if not isinstance(name, str):
+            return {"error": "prompt: no name"}
+        try:
+            template = self.app.template(name)
+        except RmmError as exc:
+            return {"error": str(exc)}
+        self.use_prompt(template, run_now=template.run_immediately)
+        return {"ok": True}
+
+    def bind_prompt_hotkeys(self) -> None:
+        """Listen for each prompt's own hotkey (clashes are refused when a prompt is
+        saved, and skipped with a warning here); again whenever prompts change."""
+        from rmm_tray.desktop import prompt_hotkeys
+
+        if not self.use_hotkey:
+            return
+        wanted = prompt_hotkeys.bindings(self.app)
+        if wanted == self.prompt_hotkeys and (self.prompt_listener is not None or not wanted):
+            return
+        if self.prompt_listener is not None:
+            self.prompt_listener.stop()
+            self.prompt_listener = None
+        if wanted and not hotkey.is_wayland():
+            self.prompt_listener = hotkey.start_many(
+                {combo: (lambda n=name: self._prompt_hotkey(n)) for combo, name in wanted.items()})
+        self.prompt_hotkeys = wanted
+
+    def _prompt_hotkey(self, name: str) -> None:
+        template = self.app.template(name)
+        self.use_prompt(template, run_now=template.run_immediately)
+
+    def _prompts_changed(self) -> None:
+        self.work.run("bind prompt hotkeys", self.bind_prompt_hotkeys, on_error=self.notify)
+        if self.tray is not None:
+            self.tray.refresh()
 
     def use_prompt(self, template: PromptTemplate, *, run_now: bool = False) -> None:
         """The tray's Prompts ▸ NAME (and a prompt's hotkey): the selection and the

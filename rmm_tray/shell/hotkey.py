@@ -21,21 +21,30 @@ def is_wayland() -> bool:
 
 
 def start(combo: str, callback: Callable[[], None]) -> Any | None:
+    return start_many({combo: callback})
+
+
+def start_many(bindings: dict[str, Callable[[], None]]) -> Any | None:
+    """One listener for several hotkeys (the main one, each prompt's)."""
+    if not bindings:
+        return None
     if is_wayland():
         log.info("Wayland session: no global hotkey; bind 'rmm-tray toggle' as a desktop shortcut")
         return None
     from pynput import keyboard
 
-    def fire() -> None:
-        try:
-            callback()
-        except Exception as exc:  # the listener thread is an edge: never let it die
-            report(log, "hotkey action", exc)
+    def guarded(callback: Callable[[], None]) -> Callable[[], None]:
+        def fire() -> None:
+            try:
+                callback()
+            except Exception as exc:  # the listener thread is an edge: never let it die
+                report(log, "hotkey action", exc)
+        return fire
 
     try:
-        listener = keyboard.GlobalHotKeys({combo: fire})
+        listener = keyboard.GlobalHotKeys({c: guarded(cb) for c, cb in bindings.items()})
     except ValueError as exc:
-        log.error("hotkey %r is not valid: %s", combo, exc)
+        log.error("hotkey %r is not valid: %s", ", ".join(bindings), exc)
         return None
     listener.daemon = True
     listener.start()
