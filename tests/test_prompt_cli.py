@@ -171,3 +171,32 @@ def test_render_counts_with_the_models_own_template_and_the_engine_sends_the_sam
     stored = json.loads(run_cli("chats", "show", chat_id, "--json").stdout)
     assert [m["role"] for m in stored["messages"]][:4] == ["system", "user", "assistant", "user"]
     assert stored["messages"][0]["content"] == "You write mails in German."
+
+
+@pytest.mark.slow
+def test_a_huge_selection_is_cut_to_fit_the_context(home_with_model: Path) -> None:
+    from rmm_tray.app import App
+    from rmm_tray.chat.prompt_model import PromptBlock, PromptTemplate
+    from rmm_tray.chat.prompt_use import count_messages, cut_to_fit, fill_prompt
+    from rmm_tray.engine.prompt_count import PromptCounter
+
+    app = App.open()
+    counter = PromptCounter()
+    try:
+        t = PromptTemplate(name="fix", blocks=(PromptBlock("user", "Fix this: {{selection}}"),))
+        selection = "word " * 5000  # ~5,000 tokens, the context is 1,024
+
+        def fill(sel):  # type: ignore[no-untyped-def]
+            return fill_prompt(app, t, {}, selection=sel)
+
+        rendered, kept = cut_to_fit(app, counter, fill, selection)
+        assert kept is not None and 0 < kept < len(selection)
+        assert rendered.user == "Fix this: " + selection[:kept]
+        counted = count_messages(app, counter, rendered.messages())
+        assert counted.fit in ("fits", "tight")
+        assert counted.tokens + counted.reply_budget <= counted.n_ctx == 1024
+        small, none = cut_to_fit(app, counter, fill, "a short one")
+        assert none is None and small.user == "Fix this: a short one"
+    finally:
+        counter.close()
+        app.close()

@@ -260,9 +260,10 @@
   rmm.on("prompts.ran", () => { form.hidden = true; formPrompt = null; });
   rmm.on("prompts.system", (ev) => {
     banner.replaceChildren(el("span", { class: "cs-label", text: `System · ${ev.prompt}` }),
-                           el("span", { class: "cs-text", text: ev.text || "(none)" }));
+                           el("span", { class: "cs-text", text: ev.text || "(none)" }),
+                           ev.notice ? el("span", { class: "cs-notice", role: "status", text: ev.notice }) : null);
     banner.title = ev.text || "";
-    banner.hidden = !ev.text;
+    banner.hidden = !ev.text && !ev.notice;
   });
   rmm.on("prompts.error", (ev) => {
     if (!form.hidden) formError(ev.message); else builderError(ev.message);

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,3 +126,29 @@ def start_chat(app: "App", template: PromptTemplate, rendered: Rendered, *,
         history.append_message(chat_id, ChatMessage("user", user))
         history.append_message(chat_id, ChatMessage("assistant", reply, model=model))
     return chat_id
+
+
+def cut_to_fit(app: "App", counter: "PromptCounter", fill: Callable[[str], Rendered],
+               selection: str, model: Path | None = None) -> tuple[Rendered, int | None]:
+    """``fill(selection)``, with the selection cut from its end until the prompt and
+    the reply budget fit the model's context; the characters kept, or None when
+    nothing was cut (or nothing could be counted)."""
+    rendered = fill(selection)
+    try:
+        counted = count_messages(app, counter, rendered.messages(), model)
+    except Exception:  # nothing to count with: the engine says so when it runs
+        log.debug("selection not counted", exc_info=True)
+        return rendered, None
+    if counted.fit != "over" or not selection:
+        return rendered, None
+    keep = len(selection)
+    for _ in range(8):
+        assert counted.tokens is not None and counted.n_ctx is not None
+        room = counted.n_ctx - counted.reply_budget
+        # The selection is most of such a prompt: shrink it by the share that is over.
+        keep = max(0, int(keep * min(0.95, room / max(counted.tokens, 1))))
+        rendered = fill(selection[:keep])
+        counted = count_messages(app, counter, rendered.messages(), model)
+        if counted.fit != "over" or keep == 0:
+            break
+    return rendered, keep

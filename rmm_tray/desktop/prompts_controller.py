@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmm_tray.chat.prompt_model import BLOCK_KINDS, BLOCK_TITLES, INPUT_VARIABLE, PromptTemplate
 from rmm_tray.chat.prompt_store import PromptStore
-from rmm_tray.chat.prompt_use import fill_prompt, preview, start_chat
+from rmm_tray.chat.prompt_use import cut_to_fit, fill_prompt, preview, start_chat
 from rmm_tray.chat.templates import BUILTIN_VARIABLES, template_from_dict, template_to_dict
 from rmm_tray.desktop import prompt_hotkeys
 from rmm_tray.desktop.work import Background
@@ -134,9 +134,19 @@ class PromptsController:
             clipboard = captured.clipboard if clipboard is None else clipboard
         user_input = given.pop(INPUT_VARIABLE, None)
         model = self.chat.current_model()
+
+        def fill(sel: str | None) -> Any:
+            return fill_prompt(self.app, template, given, user_input=user_input,
+                               selection=sel, clipboard=clipboard, model=model)
+
+        notice = ""
         try:
-            rendered = fill_prompt(self.app, template, given, user_input=user_input,
-                                   selection=selection, clipboard=clipboard, model=model)
+            rendered = fill(selection)
+            if selection and model is not None and "selection" in template.variables:
+                rendered, kept = cut_to_fit(self.app, self.counter(), fill, selection, model)
+                if kept is not None:
+                    notice = (f"The selection was cut to fit the model's context: the first "
+                              f"{kept:,} of {len(selection):,} characters were sent.")
         except Exception as exc:  # a missing or bad value: the form stays, with the reason
             self.emit({"type": "prompts.form_error", "name": name, "message": describe(exc)})
             return
@@ -149,7 +159,7 @@ class PromptsController:
                              source="popup")
         self.chat.open_chat(chat_id)
         self.emit({"type": "prompts.system", "chat_id": chat_id, "text": rendered.system or "",
-                   "prompt": name})
+                   "prompt": name, "notice": notice})
         self.chat.send_in(chat_id, rendered.user)
 
     # -- the builder --------------------------------------------------------------------
