@@ -34,6 +34,7 @@ class App(RunningApp):
     """RunningApp with a chosen environment (a PATH without xdg-open)."""
 
     def __init__(self, screen: Screen, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}
         if env is None:
             super().__init__(screen, home, *args)
             return
@@ -44,6 +45,12 @@ class App(RunningApp):
             env={**os.environ, **screen.env, "RMM_HOME": str(home), **env}, cwd=REPO,
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.status().get("popup_connected"), 60, "the popup to connect")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command in the app's own environment (its session type, its PATH)."""
+        return subprocess.run([sys.executable, "-m", "rmm_tray", *args], capture_output=True,
+                              text=True, timeout=60, cwd=REPO,
+                              env={**os.environ, **self.screen.env, "RMM_HOME": str(self.home), **self.env})
 
 
 @pytest.fixture()
@@ -276,3 +283,69 @@ def test_the_error_notice_clears_once_another_model_is_in_use(screen: Screen, st
     app.tray("Model", starter["value"], click=True)
     wait_for(lambda: app.status()["model"] == starter["value"], 60, "the starter loaded")
     wait_for(lambda: app.probe("notice")["text"] is None, 10, "the notice gone")
+
+
+# -- Wayland: the GlobalShortcuts portal ------------------------------------------------
+
+
+@pytest.fixture()
+def session_bus():
+    """A session bus of the test's own: on the screen's, GTK may have started this
+    machine's real xdg-desktop-portal (which has no GlobalShortcuts backend)."""
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert bus.stdout is not None
+    yield bus.stdout.readline().strip()
+    bus.terminate()
+    bus.wait(5)
+
+
+@pytest.fixture()
+def fake_portal(session_bus: str, tmp_path: Path):
+    calls = tmp_path / "portal.jsonl"
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fake_portal.py"), str(calls)],
+                            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": session_bus})
+    wait_for(lambda: calls.exists() and "owned" in calls.read_text(), 10, "the portal on the bus")
+    yield calls
+    proc.terminate()
+    proc.wait(5)
+
+
+def press_portal_shortcut(bus: str, shortcut: str) -> None:
+    subprocess.run(["gdbus", "call", "--session", "--dest", "org.freedesktop.portal.Desktop", "--object-path",
+                    "/org/freedesktop/portal/desktop", "--method", "org.rmm.FakePortal.Press", shortcut],
+                   env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus}, check=True, capture_output=True,
+                   timeout=10)
+
+
+def test_wayland_binds_the_hotkey_through_the_portal(screen: Screen, start, session_bus: str,
+                                                     fake_portal: Path) -> None:
+    import json
+
+    # A Wayland session as the app judges it (pynput is never asked); the window
+    # itself still goes to Xvfb, where the test can see it.
+    app = start("--no-tray", env={"XDG_SESSION_TYPE": "wayland", "DBUS_SESSION_BUS_ADDRESS": session_bus})
+    status = wait_for(lambda: (lambda s: s if s["hotkey"] else None)(app.status()), 15, "the portal binding")
+    assert status["hotkey_problem"] is None
+    calls = [json.loads(line) for line in fake_portal.read_text().splitlines()]
+    [bind] = [c for c in calls if c["call"] == "BindShortcuts"]
+    assert bind["shortcuts"] == [["toggle", {"description": "Show or hide the RunMyModel chat",
+                                             "preferred_trigger": "CTRL+ALT+space"}]]
+    assert app.tray("Open chat (Ctrl+Alt+Space)")["ok"]
+    press_portal_shortcut(session_bus, "toggle")
+    popup_window(screen)
+    press_portal_shortcut(session_bus, "toggle")
+    wait_for(lambda: not screen.visible_popups(), 10, "the second press to hide it")
+    doctor = app.cli("doctor").stdout
+    assert "ok    hotkey: Ctrl+Alt+Space through the desktop's GlobalShortcuts portal" in doctor
+
+
+def test_wayland_without_a_portal_says_to_bind_toggle(screen: Screen, start, session_bus: str) -> None:
+    app = start("--no-tray", env={"XDG_SESSION_TYPE": "wayland", "DBUS_SESSION_BUS_ADDRESS": session_bus})
+    problem = wait_for(lambda: app.status()["hotkey_problem"], 15, "the hotkey's state")
+    assert problem == ("this desktop offers no GlobalShortcuts portal; on Wayland, bind 'rmm-tray toggle' "
+                       "as a desktop shortcut")
+    assert app.tray("Open chat")["ok"]
+    app.cli("toggle")
+    popup_window(screen)
+    assert "fix: bind 'rmm-tray toggle' as a desktop shortcut" in app.cli("doctor").stdout

@@ -176,3 +176,11 @@ def test_hotkey_clashes_with_the_apps_other_hotkeys() -> None:
 def test_hotkey_labels() -> None:
     assert hotkey_check.label("<ctrl>+<alt>+<space>") == "Ctrl+Alt+Space"
     assert hotkey_check.label("<cmd>+<page_up>") == "Super+PageUp"
+
+
+def test_portal_triggers_are_written_as_the_shortcuts_spec_says() -> None:
+    from rmm_tray.shell.portal import trigger_for
+
+    assert trigger_for("<ctrl>+<alt>+<space>") == "CTRL+ALT+space"
+    assert trigger_for("<cmd>+<shift>+k") == "LOGO+SHIFT+k"
+    assert trigger_for("<ctrl_l>+<f5>") == "CTRL+f5"

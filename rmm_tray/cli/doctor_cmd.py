@@ -195,8 +195,15 @@ def _desktop_checks() -> list[Check]:
             checks.append(Check("hotkey", "warn", f"{combo!r}: {why}", "pick another in Settings, or: "
                                 "rmm-tray config set ui.hotkey '<ctrl>+<alt>+<space>'"))
         elif wayland:
-            checks.append(Check("hotkey", "warn", f"{hotkey_check.label(combo)}: a Wayland session does "
-                                "not let apps see keys", "bind 'rmm-tray toggle' as a desktop shortcut"))
+            from rmm_tray.shell.portal import available  # GIO only: no toolkit
+
+            if available() is not None:
+                checks.append(Check("hotkey", "ok", f"{hotkey_check.label(combo)} through the desktop's "
+                                    "GlobalShortcuts portal (it may ask you to confirm it once)"))
+            else:
+                checks.append(Check("hotkey", "warn", f"{hotkey_check.label(combo)}: this Wayland desktop "
+                                    "has no GlobalShortcuts portal, and apps cannot see keys",
+                                    "bind 'rmm-tray toggle' as a desktop shortcut (see docs/desktop.md)"))
         else:
             checks.append(Check("hotkey", "ok", f"{hotkey_check.label(combo)} (keyboard listener)"))
     checks.append(Check("log", "ok", str(logs.log_file(home.root))))

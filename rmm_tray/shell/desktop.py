@@ -16,10 +16,12 @@ from rmm_tray.app import App
 from rmm_tray.chat.templates import PromptTemplate
 from rmm_tray.desktop import hotkey_check, ipc, opener
 from rmm_tray.desktop.chat_controller import ChatController
+from rmm_tray.desktop.history_controller import HistoryController
 from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
 from rmm_tray.desktop.page_api import (
     CHAT,
     DESKTOP,
+    HISTORY,
     MODELS,
     PAGE_API,
     PROMPTS,
@@ -53,6 +55,7 @@ class DesktopApp:
         self.models = ModelsController(app, emit=self.popup.page, chat=self.controller,
                                        on_downloads=self._downloads_changed, work=self.work)
         self.settings = SettingsController(app, emit=self.popup.page, shell=self, work=self.work)
+        self.history = HistoryController(app, emit=self.popup.page, chat=self.controller, work=self.work)
         self.welcome = WelcomeController(app, emit=self.popup.page, work=self.work)
         self.prompts = PromptsController(app, emit=self.popup.page, chat=self.controller,
                                          work=self.work, on_change=self._prompts_changed)
@@ -88,7 +91,9 @@ class DesktopApp:
         self.app.start()  # plugins' startup hooks run in the background, never in the way
         self.popup.start()
         self.models.start()  # resumes what a previous run left, in the background
-        if self.use_hotkey:
+        if self.use_hotkey and hotkey.is_wayland():  # the portal may wait for the person
+            self.work.run("hotkey", self.rebind_hotkey, self.hotkey_combo)
+        elif self.use_hotkey:
             self.rebind_hotkey(self.hotkey_combo)
             self.bind_prompt_hotkeys()
         threading.Thread(target=self._watch_for_menu_changes, name="rmm-menu-watch",
@@ -205,10 +210,13 @@ class DesktopApp:
             emit, error = self.settings.emit, "settings.error"
         if entry is not None and entry.target == PROMPTS:
             emit, error = self.prompts.emit, "prompts.error"
+        if entry is not None and entry.target == HISTORY:
+            emit, error = self.history.emit, "history.error"
         try:
             entry, args = checked_call(method, message.get("args", []))
             owner = {CHAT: "controller", MODELS: "models", SETTINGS: "settings",
-                     PROMPTS: "prompts", WELCOME: "welcome", DESKTOP: None}[entry.target]
+                     PROMPTS: "prompts", WELCOME: "welcome", HISTORY: "history",
+                     DESKTOP: None}[entry.target]
             target = getattr(self, owner) if owner else self
             getattr(target, entry.method)(*args)
         except Exception as exc:  # js_api is an edge: the page shows it, the app goes on
@@ -430,8 +438,15 @@ class DesktopApp:
                 self.listener.stop()
                 self.listener = None
             if why is None and hotkey.is_wayland():
-                why = ("a Wayland session does not let apps see keys: bind 'rmm-tray toggle' "
-                       "as a desktop shortcut")
+                # The desktop's GlobalShortcuts portal where it has one (it may ask the
+                # person to confirm); else the documented `rmm-tray toggle` binding.
+                from rmm_tray.shell import portal
+
+                try:
+                    self.listener = portal.start(combo, lambda: self.popup.command("toggle"))
+                    log.info("hotkey bound through the GlobalShortcuts portal: %s", self.listener.trigger)
+                except portal.PortalUnavailable as exc:
+                    why = (f"{exc}; on Wayland, bind 'rmm-tray toggle' as a desktop shortcut")
             elif why is None:
                 self.listener = hotkey.start(combo, lambda: self.popup.command("toggle"))
                 if self.listener is None:
