@@ -14,6 +14,7 @@ import pytest
 from conftest import REPO
 from rmm_tray.desktop import page_api
 from rmm_tray.desktop.chat_controller import ChatController
+from rmm_tray.desktop.history_controller import HistoryController
 from rmm_tray.desktop.models_controller import ModelsController
 from rmm_tray.desktop.page_api import PAGE_API, POPUP_LOCAL, checked_call
 from rmm_tray.desktop.prompts_controller import PromptsController
@@ -27,7 +28,8 @@ def test_every_entry_names_a_real_method_with_matching_parameters() -> None:
 
     targets = {page_api.CHAT: ChatController, page_api.MODELS: ModelsController,
                page_api.DESKTOP: DesktopApp, page_api.SETTINGS: SettingsController,
-               page_api.PROMPTS: PromptsController, page_api.WELCOME: WelcomeController}
+               page_api.PROMPTS: PromptsController, page_api.WELCOME: WelcomeController,
+               page_api.HISTORY: HistoryController}
     for name, entry in PAGE_API.items():
         method = getattr(targets[entry.target], entry.method)
         params = [p for p in inspect.signature(method).parameters if p != "self"]

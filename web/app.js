@@ -334,6 +334,7 @@ els.model.addEventListener("change", () => call("set_model", els.model.value));
 els.tabChat.addEventListener("click", () => setView("chat"));
 els.tabModels.addEventListener("click", () => setView("models"));
 els.chatsButton.addEventListener("click", () => {
+  if (views.history) { setView(currentView() === "history" ? "chat" : "history"); return; }  // history.js
   els.chats.hidden = !els.chats.hidden;
   if (!els.chats.hidden) call("list_chats");
 });

@@ -161,3 +161,266 @@
   });
   rmm.history = { startEdit, cancelEdit, probe, editing: () => edit && edit.id };
 })();
+
+// -- the History view (☰ and Ctrl+H) -----------------------------------------------------
+// Chats grouped by when, pinned first; search as you type over titles and messages,
+// with the matching words marked (built from text nodes, never HTML from a chat).
+(() => {
+  const rmm = window.rmm;
+  const make = (tag, cls, text) => {
+    const el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    return el;
+  };
+
+  const view = make("section", "view history");
+  view.id = "history-view";
+  view.hidden = true;
+  view.setAttribute("aria-label", "History");
+  const top = make("div", "history-top");
+  const search = make("input");
+  search.id = "history-search";
+  search.type = "search";
+  search.placeholder = "Search chats: titles and messages";
+  search.setAttribute("aria-label", "Search chats");
+  search.autocomplete = "off";
+  search.spellcheck = false;
+  const filters = make("div", "history-filters");
+  const model = make("select");
+  model.id = "history-model";
+  model.setAttribute("aria-label", "Model");
+  const days = make("select");
+  days.id = "history-days";
+  days.setAttribute("aria-label", "When");
+  for (const [value, label] of [["", "Any time"], ["1", "Today"], ["7", "Past 7 days"], ["30", "Past 30 days"], ["365", "Past year"]]) {
+    const o = make("option", null, label);
+    o.value = value;
+    days.append(o);
+  }
+  const pinnedLabel = make("label", "history-pinned");
+  const pinned = make("input");
+  pinned.id = "history-pinned";
+  pinned.type = "checkbox";
+  pinnedLabel.append(pinned, document.createTextNode(" Pinned"));
+  filters.append(model, days, pinnedLabel);
+  top.append(search, filters);
+  const error = make("div", "error");
+  error.id = "history-error";
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  const list = make("div", "history-list");
+  list.id = "history-list";
+  list.setAttribute("role", "listbox");
+  list.setAttribute("aria-label", "Chats");
+  const toast = make("div", "history-toast");
+  toast.id = "history-toast";
+  toast.setAttribute("role", "status");
+  toast.hidden = true;
+  const keys = make("p", "hint history-keys",
+    "↑↓ move · Enter open · F2 rename · Alt+P pin · Del delete · Ctrl+Z undo · Alt+E Markdown · Alt+J JSON · Esc back");
+  view.append(top, error, list, toast, keys);
+  document.getElementById("chat-view").after(view);
+  const menu = document.getElementById("chats-button");
+  menu.title = "History: every chat, searchable (Ctrl+H)";
+  menu.setAttribute("aria-label", "History");
+
+  let items = [];
+  let selected = 0;
+  let seq = 0;
+  let renaming = null;
+  let lastDeleted = null;
+  let toastTimer = null;
+  const models = new Set();
+
+  function ask() {
+    seq += 1;
+    rmm.call("history_search", search.value, String(seq),
+             { model: model.value || null, days: days.value ? Number(days.value) : null, pinned: pinned.checked });
+  }
+
+  function when(ts) {
+    const d = new Date(ts * 1000);
+    const today = new Date();
+    return d.toDateString() === today.toDateString()
+      ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : d.toLocaleDateString([], { day: "numeric", month: "short", year: d.getFullYear() === today.getFullYear() ? undefined : "numeric" });
+  }
+
+  function snippet(item) {
+    const p = make("div", "snippet");
+    let at = 0;
+    for (const [start, end] of item.highlights || []) {
+      p.append(document.createTextNode(item.snippet.slice(at, start)), make("mark", null, item.snippet.slice(start, end)));
+      at = end;
+    }
+    p.append(document.createTextNode(item.snippet.slice(at)));
+    return p;
+  }
+
+  function row(item, i) {
+    const el = make("div", "history-row");
+    el.setAttribute("role", "option");
+    el.dataset.id = item.id;
+    el.dataset.index = String(i);
+    const title = make("div", "title", (item.pinned ? "📌 " : "") + item.title);
+    const meta = make("div", "meta", [item.model, when(item.updated)].filter(Boolean).join(" · "));
+    el.append(title, meta);
+    if (item.snippet && item.message_id) el.append(snippet(item));
+    const tools = make("div", "row-tools");
+    const tool = (label, name, fn) => { const b = make("button", "small", label); b.title = name; b.addEventListener("click", (e) => { e.stopPropagation(); fn(); }); return b; };
+    tools.append(tool(item.pinned ? "Unpin" : "Pin", "Pin (Alt+P)", () => pin(i)),
+                 tool("Rename", "Rename (F2)", () => rename(i)),
+                 tool("Markdown", "Export as Markdown (Alt+E)", () => exportAs(i, "md")),
+                 tool("JSON", "Export as JSON (Alt+J)", () => exportAs(i, "json")),
+                 tool("Delete", "Delete (Del)", () => remove(i)));
+    el.append(tools);
+    el.addEventListener("click", () => { select(i); openItem(i); });
+    return el;
+  }
+
+  function draw() {
+    list.replaceChildren();
+    if (!items.length) {
+      list.append(make("p", "hint", search.value.trim() ? "No chat has these words." : "No chats yet."));
+      return;
+    }
+    let group = null;
+    items.forEach((item, i) => {
+      if (item.group !== group) { group = item.group; list.append(make("h3", "history-group", group)); }
+      list.append(row(item, i));
+    });
+    select(Math.min(selected, items.length - 1));
+  }
+
+  function select(i) {
+    selected = Math.max(0, Math.min(i, items.length - 1));
+    for (const el of list.querySelectorAll(".history-row")) {
+      const on = Number(el.dataset.index) === selected;
+      el.classList.toggle("selected", on);
+      el.setAttribute("aria-selected", String(on));
+      if (on) el.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function openItem(i) {
+    const item = items[i];
+    if (item) rmm.call("history_open_at", item.id, item.message_id || "");
+  }
+  function pin(i) { const it = items[i]; if (it) rmm.call("history_pin", it.id, it.pinned ? "0" : "1"); }
+  function exportAs(i, fmt) { const it = items[i]; if (it) rmm.call("history_export", it.id, fmt); }
+  function remove(i) { const it = items[i]; if (it) rmm.call("history_delete", it.id); }
+
+  function rename(i) {
+    const item = items[i];
+    const el = list.querySelector(`.history-row[data-index="${i}"] .title`);
+    if (!item || !el) return;
+    const box = make("input", "rename");
+    box.id = "history-rename";
+    box.value = item.title;
+    box.setAttribute("aria-label", "New title");
+    renaming = { id: item.id, box };
+    el.replaceChildren(box);
+    box.focus();
+    box.select();
+    box.addEventListener("keydown", (e) => {
+      e.stopPropagation();
+      if (e.key === "Enter") { e.preventDefault(); if (box.value.trim()) rmm.call("history_rename", item.id, box.value); renaming = null; search.focus(); }
+      else if (e.key === "Escape") { e.preventDefault(); renaming = null; draw(); search.focus(); }
+    });
+  }
+
+  function say(text, undo) {
+    toast.replaceChildren(make("span", null, text));
+    if (undo) {
+      const b = make("button", "small", "Undo");
+      b.id = "history-undo";
+      b.title = "Undo (Ctrl+Z)";
+      b.addEventListener("click", undoDelete);
+      toast.append(b);
+    }
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; lastDeleted = null; }, undo ? 8000 : 6000);
+  }
+
+  function undoDelete() {
+    if (!lastDeleted) return;
+    rmm.call("history_restore", lastDeleted);
+    lastDeleted = null;
+    toast.hidden = true;
+  }
+
+  search.addEventListener("input", ask);
+  for (const el of [model, days, pinned]) el.addEventListener("change", ask);
+
+  view.addEventListener("keydown", (e) => {
+    if (renaming) return;
+    if (e.key === "ArrowDown") { e.preventDefault(); select(selected + 1); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); select(selected - 1); }
+    else if (e.key === "Enter" && e.target === search || (e.key === "Enter" && e.target.classList && e.target.classList.contains("history-row"))) { e.preventDefault(); openItem(selected); }
+    else if (e.key === "F2") { e.preventDefault(); rename(selected); }
+    else if (e.altKey && e.key.toLowerCase() === "p") { e.preventDefault(); pin(selected); }
+    else if (e.altKey && e.key.toLowerCase() === "e") { e.preventDefault(); exportAs(selected, "md"); }
+    else if (e.altKey && e.key.toLowerCase() === "j") { e.preventDefault(); exportAs(selected, "json"); }
+    else if (e.key === "Delete") { e.preventDefault(); remove(selected); }
+    else if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "z" && lastDeleted) { e.preventDefault(); undoDelete(); }
+  });
+
+  rmm.on("history.list", (ev) => {
+    if (ev.seq != null && ev.seq < seq) return;  // an older keystroke's answer
+    items = ev.items || [];
+    for (const it of items) if (it.model) models.add(it.model);
+    const chosen = model.value;
+    model.replaceChildren(...["", ...Array.from(models).sort()].map((m) => { const o = make("option", null, m || "Any model"); o.value = m; return o; }));
+    model.value = chosen;
+    error.hidden = true;
+    draw();
+  });
+  rmm.on("history.changed", () => ask());
+  rmm.on("history.deleted", (ev) => { lastDeleted = ev.chat_id; say(`Deleted “${ev.title || ev.chat_id}”.`, true); ask(); });
+  rmm.on("history.exported", (ev) => say(`Exported to ${ev.path}`, false));
+  rmm.on("history.error", (ev) => { error.textContent = ev.message; error.hidden = false; });
+  rmm.on("history.opened", (ev) => {
+    rmm.setView("chat");
+    const el = ev.message_id && document.querySelector(`.msg[data-id="${CSS.escape(ev.message_id)}"]`);
+    if (el) {
+      el.scrollIntoView({ block: "center" });
+      el.classList.add("hit");
+      setTimeout(() => el.classList.remove("hit"), 2500);
+    }
+    document.getElementById("input").focus();
+  });
+
+  rmm.view("history", {
+    show() { ask(); },
+    focus() { search.focus(); search.select(); },
+    escape() { rmm.setView("chat"); return true; },
+  });
+
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "h") {
+      e.preventDefault();
+      rmm.setView(document.body.dataset.view === "history" ? "chat" : "history");
+    }
+  });
+
+  rmm.history.probe = ((chatProbe) => () => ({
+    ...chatProbe(),
+    view: {
+      shown: !view.hidden,
+      query: search.value,
+      selected,
+      renaming: renaming ? renaming.id : null,
+      toast: toast.hidden ? null : toast.textContent,
+      groups: Array.from(list.querySelectorAll(".history-group")).map((g) => g.textContent),
+      rows: items.map((it, i) => {
+        const el = list.querySelector(`.history-row[data-index="${i}"]`);
+        const marks = el ? Array.from(el.querySelectorAll(".snippet mark")).map((m) => m.textContent) : [];
+        const snip = el && el.querySelector(".snippet");
+        return { id: it.id, title: it.title, pinned: it.pinned, message_id: it.message_id || null,
+                 snippet: snip ? snip.textContent : null, marks };
+      }),
+    },
+  }))(rmm.history.probe);
+})();

@@ -24,6 +24,7 @@ KINDS = (TEXT, TABLE, LIST)
 CHAT, MODELS, DESKTOP, SETTINGS = "chat", "models", "desktop", "settings"
 WELCOME = "welcome"
 PROMPTS = "prompts"
+HISTORY = "history"
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,15 @@ PAGE_API: dict[str, PageMethod] = {
     # Versions: send an edit of a question as a new branch; show another version.
     "edit_message": _m(CHAT, "edit_message", "message_id:text", "text:text"),
     "choose_version": _m(CHAT, "choose_version", "message_id:text"),
+    # The History view (web/history.js): list, search as typed, manage, open at a hit.
+    "history_open": _m(HISTORY, "open"),
+    "history_search": _m(HISTORY, "search", "query:text", "seq:text", "filters:table"),
+    "history_open_at": _m(HISTORY, "open_at", "chat_id:text", "message_id:text"),
+    "history_rename": _m(HISTORY, "rename", "chat_id:text", "title:text"),
+    "history_pin": _m(HISTORY, "pin", "chat_id:text", "on:text"),
+    "history_delete": _m(HISTORY, "delete", "chat_id:text"),
+    "history_restore": _m(HISTORY, "restore", "chat_id:text"),
+    "history_export": _m(HISTORY, "export", "chat_id:text", "fmt:text"),
     "new_chat": _m(CHAT, "new_chat"),
     "open_chat": _m(CHAT, "open_chat", "chat_id:text"),
     "list_chats": _m(CHAT, "list_chats"),
