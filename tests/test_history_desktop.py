@@ -131,3 +131,97 @@ def test_regenerate_edit_and_cancel_by_keyboard(screen: Screen, start, home_with
     shoot(screen, wid, Path(SHOTS or tmp_path) / "history-versions-360-dark.png")
     every = app.cli("chats", "show", chats[0]["id"], "--all-versions").stdout
     assert "And another one?" in every and "And a third one?" in every and "[version 1/2]" in every
+
+
+def rows(app: RunningApp) -> list[dict]:
+    return shown(app)["view"]["rows"]
+
+
+def new_turn(screen: Screen, app: RunningApp, text: str) -> None:
+    screen.key("ctrl+n")
+    wait_for(lambda: app.probe("messages") == [], 10, "a new chat")
+    screen.type(text)
+    screen.key("Return")
+    settled(app, 2)
+
+
+def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, start,
+                                                                home_with_model: Path,
+                                                                tmp_path: Path) -> None:
+    import re
+
+    app = start("--no-tray")
+    screen.run("xdotool", "mousemove", "5", "5")
+    screen.key("ctrl+alt+space")
+    wid = wait_for(screen.visible_popups, 15, "the popup")[0]
+    wait_for(lambda: app.probe("focus") == "input", 10, "focus in the input")
+    for prompt in ("The ocean is deep and", "My favourite recipe for bread", "Cats like to sleep because"):
+        new_turn(screen, app, prompt)
+    listed = json.loads(app.cli("chats", "list", "--json").stdout)
+    assert len(listed) == 3
+    oldest = listed[-1]["id"]  # three chats back
+    texts = {c["id"]: " ".join(m["content"] for m in json.loads(
+        app.cli("chats", "show", c["id"], "--json").stdout)["messages"]) for c in listed}
+    reply = json.loads(app.cli("chats", "show", oldest, "--json").stdout)["messages"][1]
+    others = " ".join(t for cid, t in texts.items() if cid != oldest).lower()
+    word = next(w for w in sorted(set(re.findall(r"[A-Za-z]{5,}", reply["content"])), key=len, reverse=True)
+                if w.lower() not in others and w.lower() not in "the ocean is deep and")
+
+    screen.key("ctrl+h")
+    wait_for(lambda: shown(app)["view"]["shown"] and app.probe("focus") == "history-search", 10,
+             "the History view, its search focused")
+    assert [r["id"] for r in rows(app)] == [c["id"] for c in listed], "newest first"
+    screen.type(word)
+    found = wait_for(lambda: (lambda v: v["rows"] if v["answered"] == word else None)(shown(app)["view"]),
+                     15, "results for the word")
+    assert [r["id"] for r in found] == [oldest]
+    assert found[0]["message_id"] == reply["id"] and found[0]["marks"] and set(found[0]["marks"]) == {word}
+    assert word in found[0]["snippet"]
+    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-search.png")
+    screen.key("Return")
+    wait_for(lambda: not shown(app)["view"]["shown"] and app.probe("focus") == "input", 10,
+             "the chat opened, the input focused")
+    assert [m["id"] for m in shown(app)["messages"]][1] == reply["id"], "the chat with the hit"
+
+    screen.key("ctrl+h")
+    wait_for(lambda: app.probe("focus") == "history-search", 10, "the search box again")
+    screen.key("ctrl+a", "BackSpace")
+    wait_for(lambda: len(rows(app)) == 3, 10, "every chat again")
+    newest = rows(app)[0]["id"]
+    screen.key("F2")
+    wait_for(lambda: shown(app)["view"]["renaming"] == newest, 10, "the rename box")
+    screen.key("ctrl+a")
+    screen.type("Cats, renamed")
+    screen.key("Return")
+    wait_for(lambda: rows(app)[0]["title"] == "Cats, renamed", 10, "the new title")
+    screen.key("alt+p")
+    wait_for(lambda: rows(app)[0]["pinned"], 10, "pinned")
+    assert shown(app)["view"]["groups"][0] == "Pinned"
+    stored = {c["id"]: c for c in json.loads(app.cli("chats", "list", "--json").stdout)}
+    assert (stored[newest]["title"], stored[newest]["pinned"]) == ("Cats, renamed", True)
+
+    screen.key("Down")
+    doomed = rows(app)[1]["id"]
+    screen.key("Delete")
+    wait_for(lambda: (shown(app)["view"]["toast"] or "").startswith("Deleted"), 10, "Deleted, with Undo")
+    wait_for(lambda: doomed not in [r["id"] for r in rows(app)], 10, "the row gone")
+    assert doomed not in app.cli("chats", "list").stdout
+    screen.key("ctrl+z")
+    wait_for(lambda: doomed in [r["id"] for r in rows(app)], 10, "Undo brought it back")
+    assert doomed in app.cli("chats", "list").stdout
+
+    screen.key("alt+e")
+    toast = wait_for(lambda: (lambda t: t if t and t.startswith("Exported to ") else None)(
+        shown(app)["view"]["toast"]), 10, "the export")
+    path = Path(toast[len("Exported to "):])
+    assert path.parent == home_with_model / "exports"
+    text = path.read_text(encoding="utf-8")
+    selected = rows(app)[shown(app)["view"]["selected"]]
+    assert text.startswith(f"# {selected['title']}") and "## You" in text and "## Assistant" in text
+    screen.run("xdotool", "windowsize", wid, "360", "640")
+    wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
+    layout = app.probe("layout")
+    assert layout["scrollWidth"] <= layout["innerWidth"], layout
+    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-view-360.png")
+    screen.key("Escape")
+    wait_for(lambda: not shown(app)["view"]["shown"], 10, "Esc back to the chat")

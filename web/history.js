@@ -229,6 +229,7 @@
   let selected = 0;
   let seq = 0;
   let renaming = null;
+  let answered = null;  // the query the list shows the answer to
   let lastDeleted = null;
   let toastTimer = null;
   const models = new Set();
@@ -370,6 +371,7 @@
   rmm.on("history.list", (ev) => {
     if (ev.seq != null && ev.seq < seq) return;  // an older keystroke's answer
     items = ev.items || [];
+    answered = ev.query || "";
     for (const it of items) if (it.model) models.add(it.model);
     const chosen = model.value;
     model.replaceChildren(...["", ...Array.from(models).sort()].map((m) => { const o = make("option", null, m || "Any model"); o.value = m; return o; }));
@@ -410,6 +412,7 @@
     view: {
       shown: !view.hidden,
       query: search.value,
+      answered,
       selected,
       renaming: renaming ? renaming.id : null,
       toast: toast.hidden ? null : toast.textContent,
