@@ -63,13 +63,15 @@ def test_the_form_has_every_section_and_field(setup) -> None:
     ctl.open()
     form = wait(page, "settings.form")[0]
     titles = [s["title"] for s in form["sections"]]
-    assert titles == ["General", "Model", "Generation", "History"]
+    assert titles == ["General", "Model", "Generation", "History", "Local API"]
     fields = {f["name"]: f for s in form["sections"] for f in s["fields"]}
     assert list(fields) == [
         "ui.hotkey", "ui.hide_on_blur", "ui.theme", AUTOSTART, "ui.open_on", "model.default",
         "model.context_length", "model.gpu_layers", "model.threads", "generation.max_tokens",
         "generation.temperature", "generation.top_p", "generation.top_k", "generation.min_p",
-        "generation.repeat_penalty", "history.backend"]
+        "generation.repeat_penalty", "history.backend", "server.enabled", "server.host", "server.port",
+        "server.api_key", "server.save_chats"]
+    assert fields["server.port"]["restart"] is True and fields["server.api_key"]["kind"] == "secret"
     assert fields["ui.hotkey"]["shown"] == "Ctrl+Alt+Space"
     assert fields["generation.temperature"]["value"] == 0.0
     assert fields["generation.top_p"]["hint"] == "between 0 and 1"
@@ -165,3 +167,24 @@ def test_a_third_party_plugin_is_switched_off_and_on(setup) -> None:
     ctl.set_plugin("history_jsonl", "0")
     assert wait(page, "settings.error")[0]["message"] == \
         "history_jsonl is part of the app and cannot be turned off"
+
+
+def test_the_form_shows_what_config_toml_says_now(setup) -> None:
+    app, page, shell, ctl = setup
+    from rmm_tray.home import config_values
+
+    config_values.set_values(app.home.config_file, {"generation.top_k": 7})  # as `config set` does
+    ctl.open()
+    form = wait(page, "settings.form")[0]
+    fields = {f["name"]: f for s in form["sections"] for f in s["fields"]}
+    assert fields["generation.top_k"]["value"] == 7 and app.config["generation"]["top_k"] == 7
+
+
+def test_a_broken_config_toml_is_said_and_the_form_still_opens(setup) -> None:
+    app, page, shell, ctl = setup
+    app.home.config_file.write_text("[generation]\ntop_p = 3\n")
+    ctl.open()
+    assert wait(page, "settings.error")[0]["message"] == (
+        "config.toml: [generation] top_p must be between 0 and 1, got 3 (line 2); "
+        "showing the settings in use")
+    assert wait(page, "settings.form")

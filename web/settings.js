@@ -90,7 +90,7 @@
       input.title = f.value;
     } else {
       input = document.createElement("input");
-      input.type = "text";
+      input.type = f.kind === "secret" ? "password" : "text";
       input.inputMode = f.kind === "int" ? "numeric" : f.kind === "number" ? "decimal" : "text";
       input.autocomplete = "off";
       input.spellcheck = false;
@@ -282,7 +282,7 @@
     if (input && input.dataset.kind === "hotkey") {
       input.dataset.combo = ev.value;
       input.value = ev.shown || ev.value;
-    } else if (input && input.type === "text" && document.activeElement !== input) {
+    } else if (input && (input.type === "text" || input.type === "password") && document.activeElement !== input) {
       input.value = ev.value;
     }
     if (ev.name === "plugins.disabled") { notice.textContent = ev.message; notice.hidden = false; return; }

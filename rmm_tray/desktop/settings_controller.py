@@ -64,8 +64,12 @@ LAYOUT: list[tuple[str, list[tuple[str, str]]]] = [
                     ("generation.top_p", "number"), ("generation.top_k", "int"),
                     ("generation.min_p", "number"), ("generation.repeat_penalty", "number")]),
     ("History", [("history.backend", "choice")]),
+    ("Local API", [("server.enabled", "bool"), ("server.host", "text"), ("server.port", "int"),
+                   ("server.api_key", "secret"), ("server.save_chats", "bool")]),
 ]
-LABELS = {AUTOSTART: "Start at login", "history.backend": "History backend"}
+LABELS = {AUTOSTART: "Start at login", "history.backend": "History backend",
+          "server.enabled": "Run the local API with the tray app",
+          "server.save_chats": "Save the API's chats to history"}
 HINTS = {
     AUTOSTART: "an entry in your desktop's autostart folder",
     "ui.hotkey": "press Record, then the keys",
@@ -110,25 +114,37 @@ class SettingsController:
 
     def form(self) -> dict[str, Any]:
         config = self.app.config
+        known = set(config_values.known_names())
         sections = []
         for title, fields in LAYOUT:
             out = []
             for name, kind in fields:
+                if name != AUTOSTART and name not in known:
+                    continue  # a setting this version's config.toml does not have
                 value = launcher.autostart_enabled() if name == AUTOSTART else config_values.get(config, name)
                 out.append({
                     "name": name, "kind": kind, "value": value, "label": self._label(name),
                     # A list of choices says itself what the value may be.
                     "choices": self._choices(name),
                     "hint": self._hint(name) if kind != "choice" or name in HINTS else "",
-                    "restart": name in config_values.RESTART_KEYS,
+                    "restart": config_values.needs_restart([name]) != [],
                     **({"shown": hotkey_check.label(value)} if kind == "hotkey" else {}),
                 })
-            sections.append({"title": title, "fields": out})
+            if out:
+                sections.append({"title": title, "fields": out})
         hotkey = self.shell.hotkey_status()
         return {"type": "settings.form", "sections": sections, "plugins": self._plugins(),
                 "home": str(self.app.home.root), "hotkey_problem": hotkey}
 
     def _send_form(self) -> None:
+        """The form as config.toml has it now: a change made with `rmm-tray config
+        set` or an editor since the app started shows too (and applies)."""
+        from rmm_tray.home.config import Config
+
+        try:
+            self.app.config = Config.load(self.app.home.config_file)
+        except ConfigError as exc:  # the file is broken: the form shows what the app runs with
+            self.emit({"type": "settings.error", "message": f"{describe(exc)}; showing the settings in use"})
         self.emit(self.form())
 
     def _label(self, name: str) -> str:
@@ -220,7 +236,7 @@ class SettingsController:
             launcher.set_autostart(value)
             return "Starts at login" if value else "No longer starts at login"
         self.app.config = config_values.set_values(self.app.home.config_file, {name: value})
-        if name in config_values.RESTART_KEYS:
+        if config_values.needs_restart([name]):
             return "Saved; applies from the next start of the app"
         if name == "ui.hotkey":
             why = self.shell.rebind_hotkey(value)

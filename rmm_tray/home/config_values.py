@@ -127,5 +127,9 @@ def set_values(path: Path, values: Mapping[str, Any]) -> Config:
     return edit_config(path, change)
 
 
+#: Whole sections read when the app starts.
+RESTART_SECTIONS = ("server.",)
+
+
 def needs_restart(names: list[str] | tuple[str, ...]) -> list[str]:
-    return [n for n in names if n in RESTART_KEYS]
+    return [n for n in names if n in RESTART_KEYS or n.startswith(RESTART_SECTIONS)]
