@@ -15,6 +15,7 @@ from typing import Any
 from rmm_tray.app import App
 from rmm_tray.chat.templates import PromptTemplate
 from rmm_tray.desktop import hotkey_check, ipc, opener
+from rmm_tray.desktop.api_controller import LocalApi
 from rmm_tray.desktop.chat_controller import ChatController
 from rmm_tray.desktop.history_controller import HistoryController
 from rmm_tray.desktop.models_controller import ModelsController, downloads_summary
@@ -60,6 +61,7 @@ class DesktopApp:
         self.prompts = PromptsController(app, emit=self.popup.page, chat=self.controller,
                                          work=self.work, on_change=self._prompts_changed)
         self.prompt_listener: Any = None
+        self.local_api = LocalApi(app, on_change=self._api_changed, on_error=self.notify)
         #: combo -> prompt name, as bound now (status shows it).
         self.prompt_hotkeys: dict[str, str] = {}
         self._download_line: str | None = None
@@ -91,6 +93,8 @@ class DesktopApp:
         self.app.start()  # plugins' startup hooks run in the background, never in the way
         self.popup.start()
         self.models.start()  # resumes what a previous run left, in the background
+        if self.app.config["server"]["enabled"]:
+            self.work.run("local API", self.local_api.set, True)
         if self.use_hotkey and hotkey.is_wayland():  # the portal may wait for the person
             self.work.run("hotkey", self.rebind_hotkey, self.hotkey_combo)
         elif self.use_hotkey:
@@ -127,6 +131,7 @@ class DesktopApp:
             self.tray = None
 
     def _shutdown(self) -> None:
+        self.local_api.close()
         if self.listener is not None:
             self.listener.stop()
         if self.prompt_listener is not None:
@@ -186,7 +191,7 @@ class DesktopApp:
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
                 "hotkey_problem": self._hotkey_problem, "notice": self.last_notice,
-                "prompt_hotkeys": self.prompt_hotkeys,
+                "prompt_hotkeys": self.prompt_hotkeys, "api": self.local_api.address,
                 "tooltip": self.tooltip()}
 
     def _probe(self, what: str) -> Any:
@@ -410,6 +415,15 @@ class DesktopApp:
         """On a worker: an opener may take seconds to say it failed; its failure
         is a notification (and a line in the log), never a traceback."""
         self.work.run("open data folder", opener.open_path, self.app.home.root, on_error=self.notify)
+
+    def set_local_api(self, on: bool) -> None:
+        """The tray's Local API ▸ On/Off: on a worker (the server's libraries load
+        on the first start); a port in use is a notification."""
+        self.work.run("local API", self.local_api.set, on)
+
+    def _api_changed(self) -> None:
+        if self.tray is not None:
+            self.tray.refresh()
 
     def notify(self, message: str) -> None:
         """A notice for the person: the tray's notification where there is a tray;

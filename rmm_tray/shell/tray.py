@@ -24,6 +24,7 @@ class TrayActions(Protocol):
 
     app: "App"
     hotkey_label: str
+    local_api: Any
 
     def model_names(self) -> list[str]: ...
     def current_model_name(self) -> str | None: ...
@@ -35,6 +36,7 @@ class TrayActions(Protocol):
     def use_prompt(self, template: "PromptTemplate") -> None: ...
     def run_plugin(self, action: Any) -> None: ...
     def open_settings(self) -> None: ...
+    def set_local_api(self, on: bool) -> None: ...
     def open_data_folder(self) -> None: ...
     def quit(self) -> None: ...
 
@@ -99,6 +101,19 @@ def plugin_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
     return out
 
 
+def api_items(desktop: "TrayActions") -> list[pystray.MenuItem]:
+    api = desktop.local_api
+    items = [
+        pystray.MenuItem(api.label(), _safe("api on", lambda: desktop.set_local_api(True)),
+                         checked=lambda item: api.running, radio=True),
+        pystray.MenuItem("Off", _safe("api off", lambda: desktop.set_local_api(False)),
+                         checked=lambda item: not api.running, radio=True),
+    ]
+    if api.error and not api.running:
+        items.append(pystray.MenuItem(api.error[:80], None, enabled=False))
+    return items
+
+
 def menu_items(desktop: "TrayActions") -> list[Any]:
     items: list[Any] = [
         # The hotkey that listens now, or none: an "Open chat (Ctrl+Alt+Space)" that
@@ -108,6 +123,7 @@ def menu_items(desktop: "TrayActions") -> list[Any]:
         pystray.MenuItem("Model", pystray.Menu(lambda: model_items(desktop))),
         pystray.MenuItem("Recent chats", pystray.Menu(lambda: chat_items(desktop))),
         pystray.MenuItem("Prompts", pystray.Menu(lambda: prompt_items(desktop))),
+        pystray.MenuItem("Local API", pystray.Menu(lambda: api_items(desktop))),
     ]
     extra = plugin_items(desktop)
     if extra:
