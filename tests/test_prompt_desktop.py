@@ -401,3 +401,5 @@ def test_the_trays_prompt_entry_opens_its_form(screen: Screen, start, home: Path
     assert [f["name"] for f in form["fields"]] == ["language", "input"]
     assert form["fields"][0]["value"] == "English"
     assert app.probe("messages") == [] and "{{" not in json.dumps(form["fields"])
+    assert form["text"].startswith("translate\nTranslate a text into another language\n")
+    assert "null" not in form["text"] and "{{" not in form["text"]

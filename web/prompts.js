@@ -39,6 +39,8 @@
     e.preventDefault();
     if (i !== s.selectedIndex) { s.selectedIndex = i; s.dispatchEvent(new Event("change", { bubbles: true })); }
   }, true);
+  // replaceChildren, leaving out the parts a condition left null.
+  const put = (node, ...kids) => node.replaceChildren(...kids.filter((k) => k != null));
   const input = $("input");
   const composer = document.querySelector("#chat-view .composer");
   let prompts = [];  // the list, as the core sent it
@@ -113,7 +115,7 @@
       rows.push(field({ name: "input", type: "multiline", default: input.value.startsWith("/") ? "" : input.value,
                         required: p.uses_input, description: "your text" }, ""));
     }
-    form.replaceChildren(
+    put(form, 
       el("div", { class: "pf-head" },
         el("strong", { text: p.name }), el("span", { class: "pf-desc", text: p.description || "" })),
       notice ? el("div", { class: "pf-notice", role: "status", text: notice }) : null,
@@ -259,7 +261,7 @@
   rmm.on("prompts.form_error", (ev) => formError(ev.message));
   rmm.on("prompts.ran", () => { form.hidden = true; formPrompt = null; });
   rmm.on("prompts.system", (ev) => {
-    banner.replaceChildren(el("span", { class: "cs-label", text: `System · ${ev.prompt}` }),
+    put(banner, el("span", { class: "cs-label", text: `System · ${ev.prompt}` }),
                            el("span", { class: "cs-text", text: ev.text || "(none)" }),
                            ev.notice ? el("span", { class: "cs-notice", role: "status", text: ev.notice }) : null);
     banner.title = ev.text || "";
@@ -379,7 +381,7 @@
     runNow.addEventListener("change", () => { draft.run_immediately = runNow.checked; });
     const add = el("select", { id: "pb-add-kind", "aria-label": "Block kind to add", disabled: ro }, ...kinds.map((k) => el("option", { value: k.kind, text: k.title })));
     add.value = "instructions";
-    editor.replaceChildren(
+    put(editor, 
       el("div", { class: "pb-top" },
         el("button", { type: "button", class: "small pb-back", text: "← Prompts", onclick: () => view.classList.remove("editing") }),
         ro ? el("span", { class: "pb-ro", text: `from ${draft.source}: read-only` }) : null),
@@ -576,7 +578,7 @@
   });
   rmm.on("prompts.deleted", (ev) => {
     draft = null;
-    editor.replaceChildren(el("p", { class: "hint", text: `Deleted '${ev.name}'.` }));
+    put(editor, el("p", { class: "hint", text: `Deleted '${ev.name}'.` }));
     view.classList.remove("editing");
   });
   rmm.on("prompts.open", (ev) => { openDraft(ev.prompt); });
@@ -600,7 +602,8 @@
   });
 
   rmm.view("prompts", {
-    show() { rmm.call("prompts_list"); },
+    // The list known already shows at once; the core's fresh one replaces it.
+    show() { renderList(); rmm.call("prompts_list"); },
     focus() { (draft ? (editor.querySelector("textarea") || search) : search).focus(); },
     escape() {
       const bar = $("pb-confirm");
@@ -610,6 +613,8 @@
     },
   });
   $("tab-prompts").addEventListener("click", () => rmm.setView("prompts"));
+  // Known before the first "/" or Ctrl+P, so both show the list at once.
+  window.addEventListener("pywebviewready", () => rmm.call("prompts_list"));
   // What the tests and bench/prompts.py read back (the "prompts" probe): only
   // what is on screen, as text.
   function probe() {
@@ -625,7 +630,8 @@
       form: form.hidden ? null : {
         name: formPrompt && formPrompt.name,
         fields: [...form.querySelectorAll("[data-var]")].map((c) => ({ name: c.dataset.var, tag: c.tagName, value: c.value })),
-        error: ($("pf-error") || {}).textContent || "", notice: (form.querySelector(".pf-notice") || {}).textContent || "" },
+        error: ($("pf-error") || {}).textContent || "", notice: (form.querySelector(".pf-notice") || {}).textContent || "",
+        text: form.innerText },
       picker: picker.hidden ? null : texts("#slash-picker li strong"),
       banner: banner.hidden ? null : texts("#chat-system span"),
       list: texts("#pb-list .pb-item strong"),

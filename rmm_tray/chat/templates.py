@@ -26,6 +26,8 @@ prompt is (blocks, variables, rendering) is in ``prompt_model``.
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -174,11 +176,33 @@ def load_prompt_text(name: str, text: str, where: str = "") -> PromptTemplate:
     return template_from_dict(name, data, where or name)
 
 
+#: Prompts already parsed, by path, with the file's identity when it was read:
+#: listing a folder of a thousand prompts again (the popup's list, the tray
+#: menu) then costs a stat per file, not a TOML parse.
+_PARSED: dict[str, tuple[tuple[int, int, int, int], PromptTemplate]] = {}
+_PARSED_MAX = 4096
+
+
 def load_prompt_file(path: Path) -> PromptTemplate:
     """One prompt per ``.toml`` file; the file name is its name. Anything that
     is not a readable prompt (a folder, a dangling link, a FIFO, bad TOML) is a
     TemplateError naming the file: the caller skips it."""
-    return load_prompt_text(path.stem, _read_regular(path), path.name)
+    key = os.fspath(path)
+    try:
+        st = os.stat(key)
+    except OSError:
+        st = None
+    ident = (st.st_ino, st.st_dev, st.st_mtime_ns, st.st_size) if st is not None and \
+        stat.S_ISREG(st.st_mode) else None
+    cached = _PARSED.get(key)
+    if ident is not None and cached is not None and cached[0] == ident:
+        return cached[1]
+    template = load_prompt_text(path.stem, _read_regular(path), path.name)
+    if ident is not None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = (ident, template)
+    return template
 
 
 def _multiline(text: str) -> Any:

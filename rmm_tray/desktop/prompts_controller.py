@@ -5,6 +5,7 @@ save, versions, delete). Calls return at once; results come back as events.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -36,8 +37,21 @@ def spec_dict(spec: Any) -> dict[str, Any]:
             "options": list(spec.options), "min": spec.min, "max": spec.max}
 
 
+@functools.lru_cache(maxsize=4096)
+def _payload(t: PromptTemplate, source: str) -> dict[str, Any]:
+    return _build_payload(t)
+
+
 def prompt_payload(t: PromptTemplate) -> dict[str, Any]:
-    """A prompt as the page shows it: in the list, its form and the builder."""
+    """A prompt as the page shows it: in the list, its form and the builder.
+    Cached per prompt (templates are frozen): a list of a thousand is sent often."""
+    try:
+        return _payload(t, t.source)
+    except TypeError:  # a plugin's template holding lists: not hashable, built each time
+        return _build_payload(t)
+
+
+def _build_payload(t: PromptTemplate) -> dict[str, Any]:
     data = template_to_dict(t)
     names = t.variables
     return {
