@@ -145,11 +145,14 @@ def new_turn(screen: Screen, app: RunningApp, text: str) -> None:
     settled(app, 2)
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
 def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, start,
                                                                 home_with_model: Path,
-                                                                tmp_path: Path) -> None:
+                                                                tmp_path: Path, theme: str) -> None:
     import re
 
+    with (home_with_model / "config.toml").open("a") as fh:
+        fh.write(f'[ui]\ntheme = "{theme}"\n')
     app = start("--no-tray")
     screen.run("xdotool", "mousemove", "5", "5")
     screen.key("ctrl+alt+space")
@@ -177,7 +180,7 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     assert [r["id"] for r in found] == [oldest]
     assert found[0]["message_id"] == reply["id"] and found[0]["marks"] and set(found[0]["marks"]) == {word}
     assert word in found[0]["snippet"]
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-search.png")
+    shoot(screen, wid, Path(SHOTS or tmp_path) / f"history-search-{theme}.png")
     screen.key("Return")
     wait_for(lambda: not shown(app)["view"]["shown"] and app.probe("focus") == "input", 10,
              "the chat opened, the input focused")
@@ -200,11 +203,16 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     stored = {c["id"]: c for c in json.loads(app.cli("chats", "list", "--json").stdout)}
     assert (stored[newest]["title"], stored[newest]["pinned"]) == ("Cats, renamed", True)
 
+    screen.run("xdotool", "windowsize", wid, "360", "640")
+    wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
+    layout = app.probe("layout")
+    assert layout["scrollWidth"] <= layout["innerWidth"], layout
     screen.key("Down")
     doomed = rows(app)[1]["id"]
     screen.key("Delete")
     wait_for(lambda: (shown(app)["view"]["toast"] or "").startswith("Deleted"), 10, "Deleted, with Undo")
     wait_for(lambda: doomed not in [r["id"] for r in rows(app)], 10, "the row gone")
+    shoot(screen, wid, Path(SHOTS or tmp_path) / f"history-view-360-{theme}.png")
     assert doomed not in app.cli("chats", "list").stdout
     screen.key("ctrl+z")
     wait_for(lambda: doomed in [r["id"] for r in rows(app)], 10, "Undo brought it back")
@@ -218,10 +226,5 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     text = path.read_text(encoding="utf-8")
     selected = rows(app)[shown(app)["view"]["selected"]]
     assert text.startswith(f"# {selected['title']}") and "## You" in text and "## Assistant" in text
-    screen.run("xdotool", "windowsize", wid, "360", "640")
-    wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
-    layout = app.probe("layout")
-    assert layout["scrollWidth"] <= layout["innerWidth"], layout
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-view-360.png")
     screen.key("Escape")
     wait_for(lambda: not shown(app)["view"]["shown"], 10, "Esc back to the chat")

@@ -264,7 +264,7 @@
     el.setAttribute("role", "option");
     el.dataset.id = item.id;
     el.dataset.index = String(i);
-    const title = make("div", "title", (item.pinned ? "📌 " : "") + item.title);
+    const title = make("div", "title", item.title);  // pinned ones are under "Pinned"
     const meta = make("div", "meta", [item.model, when(item.updated)].filter(Boolean).join(" · "));
     el.append(title, meta);
     if (item.snippet && item.message_id) el.append(snippet(item));
