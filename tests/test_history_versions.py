@@ -119,3 +119,23 @@ def test_editing_the_first_question_starts_the_chat_anew(ctl: ChatController) ->
     assert ctl.prompts[-1] == [{"role": "user", "content": "Good morning"}]
     chat = ctl.app.history.load_chat(ctl.chat_id)
     assert [m.content for m in versions(chat, chat.messages[0].id)] == ["Hello there", "Good morning"]
+
+
+def test_reopening_a_chat_goes_on_with_its_model(ctl: ChatController, starter_model: Path) -> None:
+    from desktop_helpers import wait_for
+
+    models = ctl.app.home.models
+    (models / "other").mkdir()
+    (models / "other" / "same-weights.gguf").symlink_to(starter_model)
+    ctl.send("Hello").result(120)
+    first_model = ctl.state_event()["model"]
+    assert first_model != "other/same-weights.gguf"
+    chat_id = ctl.app.history.create_chat(title="Elsewhere", model="other/same-weights.gguf",
+                                          source="popup", system="Answer in French.")
+    ctl.open_chat(chat_id)
+    wait_for(lambda: ctl.state_event()["model"] == "other/same-weights.gguf"
+             and ctl.state_event()["status"] == "idle", 60, "the chat's own model loaded")
+    assert ctl.app.history.load_chat(chat_id).system == "Answer in French."
+    gone = ctl.app.history.create_chat(title="Gone", model="deleted-since.gguf", source="popup")
+    ctl.open_chat(gone)
+    assert ctl.state_event()["model"] == "other/same-weights.gguf", "a model no longer here: left as is"

@@ -186,15 +186,21 @@ class ChatController:
         self.emit({"type": "focus"})
 
     def open_chat(self, chat_id: str) -> None:
+        chat = self._show_chat(chat_id)
+        # A chat remembers its model: reopened, it goes on with that one if it is still here.
+        current = self.current_model()
+        if chat.model and chat.model in self.models() and \
+                (current is None or self.app.model_name(current) != chat.model):
+            self.set_model(chat.model)
+
+    def _show_chat(self, chat_id: str, keep_focus: bool = False) -> Chat:
         chat = self.app.history.load_chat(chat_id)
         self.chat_id = chat.id
         self.emit({"type": "chat", "chat_id": chat.id, "messages": chat_events(chat),
                    "keep_focus": keep_focus})
+        return chat
 
     def list_chats(self) -> list[dict[str, Any]]:
-        self._show_chat(chat_id)
-
-    def _show_chat(self, chat_id: str, keep_focus: bool = False) -> None:
         items = [{"id": c.id, "title": c.title} for c in recent_chats(self.app.history, 30)]
         self.emit({"type": "chats", "items": items})
         return items
