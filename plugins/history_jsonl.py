@@ -21,6 +21,8 @@ import re
 import stat
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,8 @@ class JsonlHistory(HistoryBackend):
         # file name -> (size, mtime_ns, inode) and the chat read then: a list reads
         # only the files that changed since the last one.
         self._seen: dict[str, tuple[tuple[int, int, int], Chat]] = {}
+        self._index: dict[str, list[Any]] | None = None  # chats/.index.json, as last read or written
+        self._objects: dict[str, ChatSummary] = {}  # its entries as summaries
 
     def _path(self, chat_id: str) -> Path:
         if not _ID.fullmatch(chat_id):  # "$" would let a trailing newline through
@@ -177,11 +181,10 @@ class JsonlHistory(HistoryBackend):
         except NotRegularFile as exc:
             raise ChatNotFound(f"chat '{chat_id}' cannot be read: {exc}") from None
 
-    def _all(self) -> list[Chat]:
+    def _files(self) -> Iterator[tuple[Path, list[int]]]:
+        """The chat files, each with what tells a changed file: size, mtime, inode."""
         if not self.dir.is_dir():
-            return []
-        out = []
-        names = set()
+            return
         for path in self.dir.iterdir():
             # Regular files only (a symlink to one included): a directory, a dangling
             # link or a FIFO named *.jsonl is not a chat, and opening a FIFO would block.
@@ -192,29 +195,72 @@ class JsonlHistory(HistoryBackend):
                 continue
             try:
                 st = path.stat()
-                key = (st.st_size, st.st_mtime_ns, st.st_ino)
-                seen = self._seen.get(path.name)
-                if seen is not None and seen[0] == key:
-                    chat = seen[1]
-                else:
-                    chat = _read_chat(path, path.name[: -len(".jsonl")], quiet=True)
-                    self._seen[path.name] = (key, chat)
-            except (OSError, UnicodeError, ValueError) as exc:  # NotRegularFile is an OSError
+            except OSError as exc:
                 log.warning("chat file %r skipped: %s", path.name, exc)
                 continue
+            yield path, [st.st_size, st.st_mtime_ns, st.st_ino]
+
+    def _read(self, path: Path) -> Chat | None:
+        try:
+            return _read_chat(path, path.name[: -len(".jsonl")], quiet=True)
+        except (OSError, UnicodeError, ValueError) as exc:  # NotRegularFile is an OSError
+            log.warning("chat file %r skipped: %s", path.name, exc)
+            return None
+
+    def _all(self) -> list[Chat]:
+        """Every chat whole (for search); those unchanged since the last call are not read."""
+        out = []
+        names = set()
+        for path, key in self._files():
+            seen = self._seen.get(path.name)
+            if seen is not None and list(seen[0]) == key:
+                chat: Chat | None = seen[1]
+            else:
+                chat = self._read(path)
+                if chat is None:
+                    continue
+                self._seen[path.name] = (tuple(key), chat)  # type: ignore[assignment]
             names.add(path.name)
             out.append(chat)
         for gone in set(self._seen) - names:
             del self._seen[gone]
         return out
 
+    def _summaries(self) -> list[ChatSummary]:
+        """Every chat's summary. Kept in chats/.index.json, checked against each
+        file's size, mtime and inode, so a list reads only the chats that changed
+        since any process last listed them (a cache: losing it costs one slow list)."""
+        index = self._index if self._index is not None else _read_index(self.dir / INDEX)
+        fresh: dict[str, list[Any]] = {}
+        objects: dict[str, ChatSummary] = {}
+        changed = False
+        for path, key in self._files():
+            name = path.name
+            entry = index.get(name)
+            summary = None
+            if isinstance(entry, list) and len(entry) == 2 and entry[0] == key:
+                summary = self._objects.get(name) or _summary(entry[1])
+            if summary is None:
+                chat = self._read(path)
+                if chat is None:
+                    continue
+                summary = chat.summary()
+                entry = [key, asdict(summary)]
+                changed = True
+            fresh[name] = entry  # type: ignore[assignment]
+            objects[name] = summary
+        if changed or len(fresh) != len(index):
+            _write_index(self.dir / INDEX, fresh)
+        self._index, self._objects = fresh, objects
+        return list(objects.values())
+
     def list_chats(self) -> list[ChatSummary]:
-        out = [c.summary() for c in self._all() if c.deleted is None]
+        out = [c for c in self._summaries() if c.deleted is None]
         out.sort(key=lambda c: c.updated, reverse=True)
         return out
 
     def list_trash(self) -> list[ChatSummary]:
-        out = [c.summary() for c in self._all() if c.deleted is not None]
+        out = [c for c in self._summaries() if c.deleted is not None]
         out.sort(key=lambda c: c.deleted or 0.0, reverse=True)
         return out
 
@@ -260,6 +306,41 @@ def _timestamp(value: Any) -> float | None:
         return None
     # Compared before float(): a 400-digit integer would overflow it.
     return float(value) if 0 <= value <= _LATEST and math.isfinite(value) else None
+
+
+#: The summaries cache in chats/ (not a chat: its name does not end in .jsonl).
+INDEX = ".index.json"
+_SUMMARY_FIELDS = {f.name for f in fields(ChatSummary)}
+
+
+def _read_index(path: Path) -> dict[str, list[Any]]:
+    try:
+        with open_regular(path) as fh:
+            data = json.loads(fh.read().decode("utf-8"))
+    except (OSError, UnicodeError, ValueError):
+        return {}  # none yet, or damaged: rebuilt by this list
+    return data if isinstance(data, dict) else {}
+
+
+def _write_index(path: Path, index: dict[str, list[Any]]) -> None:
+    """Best effort, atomic (a reader sees the old index or the new), not fsynced: a cache."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("chat index not written: %s", exc)
+        tmp.unlink(missing_ok=True)
+
+
+def _summary(data: Any) -> ChatSummary | None:
+    if not isinstance(data, dict) or set(data) != _SUMMARY_FIELDS:
+        return None
+    s = ChatSummary(**data)
+    ok = (isinstance(s.id, str) and isinstance(s.title, str) and _timestamp(s.created) is not None
+          and _timestamp(s.updated) is not None and isinstance(s.messages, int)
+          and (s.deleted is None or _timestamp(s.deleted) is not None))
+    return s if ok else None
 
 
 def _ends_torn(fd: int) -> bool:

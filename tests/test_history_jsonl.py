@@ -59,3 +59,22 @@ def test_search_scans_old_chats(tmp_path: Path) -> None:
     [hit] = h.search("kings")
     assert hit.chat_id == OLD and hit.snippet[hit.highlights[0][0]:hit.highlights[0][1]] == "kings"
     assert export_form(h.load_chat(OLD))["messages"][0]["role"] == "system"
+
+
+def test_a_list_reads_only_the_chats_that_changed(tmp_path: Path, monkeypatch) -> None:
+    from rmm_tray.plugins import history_jsonl
+
+    h = old_home(tmp_path)
+    first = [c.id for c in h.list_chats()]
+    reads: list[str] = []
+    real = history_jsonl._read_chat
+    monkeypatch.setattr(history_jsonl, "_read_chat", lambda path, chat_id, quiet=False:
+                        reads.append(chat_id) or real(path, chat_id, quiet))
+    again = JsonlHistory(tmp_path / "chats")  # another process, or the app restarted
+    assert [c.id for c in again.list_chats()] == first and reads == [], "from chats/.index.json"
+    again.append_message(OLD, ChatMessage("user", "one more"))
+    listed = JsonlHistory(tmp_path / "chats").list_chats()
+    assert reads == [OLD] and listed[0].id == OLD and listed[0].messages == 6
+    (tmp_path / "chats" / ".index.json").write_text("{not json")
+    assert [c.id for c in JsonlHistory(tmp_path / "chats").list_chats()] == [OLD, first[0]], \
+        "a damaged index is rebuilt"
