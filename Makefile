@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/popup_speed.py
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/hub.py
+	$(BIN)/python bench/api.py
 
 lint: setup
 	$(BIN)/ruff check .
