@@ -70,8 +70,10 @@ def start(root: Path, *args: str, port: int | None = None, wait: bool = True) ->
             if proc.poll() is not None:
                 raise AssertionError(f"serve exited: {proc.stderr.read() if proc.stderr else ''}")
             try:
-                health = served.health()
-                if health["model"] is not None or "--host" in args:
+                if "--host" in args:  # no model there; with a key, a 401 says it is up
+                    if httpx.get(served.base + "/health", timeout=10).status_code in (200, 401):
+                        return served
+                elif served.health()["model"] is not None:
                     return served
             except httpx.HTTPError:
                 pass
@@ -378,6 +380,7 @@ def test_with_a_key_requests_without_it_get_401(tmp_path: Path) -> None:
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=served.url, api_key="wrong", max_retries=0).models.list()
         assert httpx.get(served.url + "/models").status_code == 401
+        assert httpx.get(served.base + "/health").status_code == 401
         good = openai.OpenAI(base_url=served.url, api_key="let-me-in", max_retries=0)
         assert good.models.list().data == []
         headers = {"Authorization": "Bearer let-me-in", "Content-Type": "application/json"}

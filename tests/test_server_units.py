@@ -346,6 +346,7 @@ def test_loopback_only_without_a_key() -> None:
 def test_the_key_is_required_when_set(core: App) -> None:
     c = client(core, api_key="s3cret")
     assert c.get("/v1/models").status_code == 401
+    assert c.get("/health").status_code == 401
     assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
     r = c.post("/v1/messages", json={}, headers={"x-api-key": "nope"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"

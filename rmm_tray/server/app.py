@@ -241,7 +241,7 @@ def build_app(core: "App", settings: ServerSettings) -> Starlette:
         Route("/v1/completions", e(api.completions), methods=["POST"]),
         Route("/v1/embeddings", e(api.embeddings), methods=["POST"]),
         Route("/v1/messages", e(api.messages), methods=["POST"]),
-        Route("/health", api.health, methods=["GET"]),
+        Route("/health", e(api.health), methods=["GET"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
