@@ -132,6 +132,18 @@ def test_regenerate_edit_and_cancel_by_keyboard(screen: Screen, start, home_with
     every = app.cli("chats", "show", chats[0]["id"], "--all-versions").stdout
     assert "And another one?" in every and "And a third one?" in every and "[version 1/2]" in every
 
+    # The tray's Recent chats: one line per chat, the popup's only (a one-shot CLI chat is not one).
+    from rmm_tray.plugins.history_jsonl import JsonlHistory
+
+    h = JsonlHistory(home_with_model / "chats")
+    h.create_chat(title="First line\nsecond line\tand a tab", model=None, source="popup")
+    h.create_chat(title="from a script", model=None, source="cli")
+    h.close()
+    entries = app.tray("Recent chats")["entries"]
+    assert entries[0] == "First line second line and a tab"
+    assert "from a script" not in entries and "Name a colour" in entries
+    assert all("\n" not in e and "\t" not in e for e in entries)
+
 
 def rows(app: RunningApp) -> list[dict]:
     return shown(app)["view"]["rows"]
