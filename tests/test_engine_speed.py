@@ -55,7 +55,11 @@ PARAGRAPH = ("The quick brown fox jump over the lazy dogs, and then it run into 
 PROMPTS = [
     f"Correct the grammar of this paragraph:\n\n{PARAGRAPH}",
     "List the numbers from one to twenty in words.",
-    "Tell me a story about a cat.",  # little to copy from the prompt
+    # Little to copy from the prompt. Identity holds up to the arithmetic: a
+    # verified batch is summed in another order than one token alone, so on
+    # some CPUs a near tie tips ("Tell me a story about a cat." did on one
+    # build here: after 60 equal tokens, a newline against <start_of_turn>).
+    "Explain why the sky is blue.",
 ]
 
 
@@ -85,7 +89,7 @@ def reply(engine: Engine, model: Path, prompt: str, speculative: str) -> tuple[s
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("prompt", PROMPTS, ids=["rewrite", "count", "story"])
+@pytest.mark.parametrize("prompt", PROMPTS, ids=["rewrite", "count", "explain"])
 def test_prompt_lookup_gives_the_same_reply_as_plain_decoding(engine: Engine, starter_model: Path,
                                                               prompt: str) -> None:
     plain, plain_done = reply(engine, starter_model, prompt, "")
@@ -102,3 +106,35 @@ def test_the_engine_opens_the_context_with_flash_attention_auto(engine: Engine,
     engine.load(starter_model).result()
     llama = engine._model.llama  # the context as llama.cpp was asked to make it
     assert llama.context_params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+
+
+@pytest.mark.slow
+def test_a_later_turn_pays_only_for_its_own_question(engine: Engine, starter_model: Path) -> None:
+    """After a reply the engine decodes the next turn's opening (the reply's end,
+    the template's start of a user message) while the person reads, so the next
+    question costs fewer new tokens than the first one did, which also paid for
+    the start of the conversation."""
+    engine.unload().result()
+    question = "Name one colour of the rainbow."
+    msgs = [{"role": "user", "content": question}]
+
+    def turn() -> Done:
+        text, done = [], None
+        for ev in engine.chat(msgs, GenParams(max_tokens=16, temperature=0.0),
+                              model=starter_model, chat_id="warm-next-turn"):
+            if isinstance(ev, Token):
+                text.append(ev.text)
+            elif isinstance(ev, Done):
+                done = ev
+        assert done is not None
+        msgs.append({"role": "assistant", "content": "".join(text)})
+        return done
+
+    first = turn()
+    for _ in range(3):
+        msgs.append({"role": "user", "content": question})
+        later = turn()
+        new_first = first.prompt_tokens - first.cached_tokens
+        new_later = later.prompt_tokens - later.cached_tokens
+        assert new_later < new_first, (new_later, new_first)
+        assert later.cached_tokens > first.prompt_tokens

@@ -99,6 +99,23 @@ class NgramIndex:
         return []
 
 
+def feed(llama: llama_cpp.Llama, tokens: Sequence[int], cached: int) -> None:
+    """Keep the first ``cached`` tokens of the context and decode the rest of
+    ``tokens`` after them, keeping ``Llama``'s record of the context in step."""
+    mem = llama_cpp.llama_get_memory(llama.ctx)
+    if not llama_cpp.llama_memory_seq_rm(mem, -1, cached, -1):
+        llama_cpp.llama_memory_clear(mem, True)
+        cached = 0
+    llama.n_tokens = cached
+    for i in range(cached, len(tokens), llama.n_batch):
+        chunk = list(tokens[i:i + llama.n_batch])
+        arr = (llama_cpp.llama_token * len(chunk))(*chunk)
+        Decoder._check(llama_cpp.llama_decode(llama.ctx, llama_cpp.llama_batch_get_one(arr, len(chunk))))
+        n = llama.n_tokens
+        llama.input_ids[n:n + len(chunk)] = chunk
+        llama.n_tokens = n + len(chunk)
+
+
 class Decoder:
     """Feeds tokens to the context and samples what comes next."""
 
@@ -121,22 +138,8 @@ class Decoder:
     def start(self, tokens: Sequence[int], cached: int) -> int:
         """Keep the first ``cached`` tokens of the context, decode the rest of
         ``tokens`` and return the first sampled token."""
-        llama = self.llama
-        if not llama_cpp.llama_memory_seq_rm(self.mem, -1, cached, -1):
-            llama_cpp.llama_memory_clear(self.mem, True)
-            cached = 0
-        llama.n_tokens = cached
-        for i in range(cached, len(tokens), self.n_batch):
-            chunk = list(tokens[i:i + self.n_batch])
-            self._decode_one_batch(chunk)
+        feed(self.llama, tokens, cached)
         return self.sampler.sample(self.ctx)
-
-    def _decode_one_batch(self, chunk: list[int]) -> None:
-        arr = (llama_cpp.llama_token * len(chunk))(*chunk)
-        self._check(llama_cpp.llama_decode(self.ctx, llama_cpp.llama_batch_get_one(arr, len(chunk))))
-        n = self.llama.n_tokens
-        self.llama.input_ids[n:n + len(chunk)] = chunk
-        self.llama.n_tokens = n + len(chunk)
 
     def next(self, token: int) -> int:
         """Decode ``token`` (the last one sampled) and sample the one after it."""

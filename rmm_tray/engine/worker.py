@@ -18,9 +18,10 @@ from typing import Any
 
 from rmm_tray.engine import llama_log, state_cache
 from rmm_tray.engine.chat_format import ChatFormat, choose_format, raw_format
-from rmm_tray.engine.generation import run_turn
+from rmm_tray.engine.generation import run_turn, warm_next_turn
 from rmm_tray.engine.loader import OpenedModel, check_model_file, gpu_layers_for, open_model
 from rmm_tray.engine.types import (
+    Done,
     EngineError,
     EngineSettings,
     EngineStatus,
@@ -306,15 +307,34 @@ class Engine:
             self._switch_chat(job.chat_id)
             self._state = "generating"
             fmt = raw_format(self._format) if job.raw else self._format
+            reply: list[str] = []
+            finished = False
             for event in run_turn(
                 self._model.llama, fmt, job.messages, job.params, stream._cancel,
                 model_name=self._loaded.name if self._loaded else "", bos_text=self._bos,
             ):
                 stream._put(event)
+                if isinstance(event, Token):
+                    reply.append(event.text)
+                elif isinstance(event, Done):
+                    finished = event.stop_reason != "cancelled"
         except EngineError as exc:
             stream._put(Failed(str(exc)))
+            return
         finally:
             stream._close()
+        if finished and job.chat_id is not None and self._jobs.empty():
+            self._state = "idle"  # the reply is over, whatever is decoded now
+            self._warm(fmt, job.messages, "".join(reply))
+
+    def _warm(self, fmt: ChatFormat, messages: list[dict[str, Any]], reply: str) -> None:
+        """After the stream has closed: the next turn's opening, decoded while the
+        person reads (see generation.warm_next_turn). Costs nothing they wait for."""
+        assert self._model is not None
+        try:
+            warm_next_turn(self._model.llama, fmt, messages, reply, bos_text=self._bos)
+        except EngineError as exc:
+            log.debug("no warm-up of the next turn: %s", exc)
 
     def _switch_chat(self, chat_id: str | None) -> None:
         """Park the context's current chat in the state cache and bring back the
