@@ -47,16 +47,6 @@ PROMPT = "Count from 1 to 2000, separated by commas: 1, 2, 3, 4, 5,"
 TARGET = 0.97
 
 
-def wait(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
 def finished(app: RunningApp, known: set[str]) -> dict[str, Any]:
     """The stamps of the newest reply once its final message has arrived."""
     def done() -> dict[str, Any] | None:
@@ -66,7 +56,7 @@ def finished(app: RunningApp, known: set[str]) -> dict[str, Any]:
                 known.add(rid)
                 return t
         return None
-    return wait(done, 300, "the reply")
+    return Desktop._wait(done, 300, "the reply")
 
 
 def xdotool(app: RunningApp, *args: str) -> None:
@@ -119,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             app = RunningApp(desk, home)
             app.wait_ready()
             app.request({"cmd": "show"})
-            wait(lambda: app.probe("focus") == "input", 20, "the input to take focus")
+            Desktop._wait(lambda: app.probe("focus") == "input", 20, "the input to take focus")
             known: set[str] = set()
             popup_round(app, known)  # untimed: loads the model, warms the page
             bench = eb.Bench(args, None, model, model.name, dict(desk.env), Path(tmp), None)
