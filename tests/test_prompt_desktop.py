@@ -18,8 +18,9 @@ from rmm_tray.chat.templates import load_prompt_file
 
 pytestmark = [pytest.mark.desktop, pytest.mark.slow]
 
-# Records, in the app's own process, every prompt text the engine tokenizes for
-# a reply (the text after the chat template) and its token count.
+# Records, in the app's own process, every prompt text tokenized the engine's way
+# (a reply's prompt after the chat template; the builder's counts use the same
+# call) and its token count.
 RECORDER = textwrap.dedent('''
     import json, os
     from pathlib import Path
@@ -72,6 +73,10 @@ def state(app: RunningApp) -> dict[str, Any]:
     return app.probe("prompts")
 
 
+def where(focus: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(focus.get(k) for k in ("id", "cls", "tag", "var", "block", "version", "text"))
+
+
 def tab_to(screen: Screen, app: RunningApp, wanted: Callable[[dict[str, Any]], bool],
            what: str, limit: int = 40) -> None:
     """Press Tab until the focused control is ``wanted`` (as a keyboard user does)."""
@@ -81,10 +86,11 @@ def tab_to(screen: Screen, app: RunningApp, wanted: Callable[[dict[str, Any]], b
         if wanted(focus):
             return
         trail.append((focus.get("id"), focus.get("cls"), focus.get("var"), focus.get("block")))
-        before = focus
+        before = where(focus)
         screen.key("Tab")
-        # The page moves the focus on its own time: look once it has moved.
-        focus = wait_for(lambda: (lambda f: f if f != before else None)(state(app)["focus"] or {}),
+        # The page moves the focus on its own time: look once it has moved (its
+        # value may still change as typed keys arrive: that is not a move).
+        focus = wait_for(lambda: (lambda f: f if where(f) != before else None)(state(app)["focus"] or {}),
                          5, "the focus to move")
     shown = state(app)
     raise AssertionError(f"Tab never reached {what}; last focus {shown['focus']}; "
@@ -102,6 +108,13 @@ def settled(app: RunningApp) -> dict[str, Any]:
 def engine_prompts(home: Path) -> list[dict[str, Any]]:
     path = home / "engine-prompts.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def received(home: Path, before: int) -> dict[str, Any]:
+    """The first prompt the engine tokenized after ``before`` were recorded: the
+    reply's prompt (the engine may tokenize more once the reply is done)."""
+    wait_for(lambda: len(engine_prompts(home)) > before, 60, "the engine to receive the prompt")
+    return engine_prompts(home)[before]
 
 
 def model_tokenization(model: Path, messages: list[dict[str, str]]) -> tuple[str, int]:
@@ -166,6 +179,11 @@ def build_mailer(screen: Screen, app: RunningApp) -> dict[str, Any]:
     screen.type("5")
     screen.key("Tab")
     screen.type("2")
+    # Its own hotkey, recorded from the keys pressed.
+    tab_to(screen, app, lambda f: f["id"] == "pb-hotkey", "the hotkey field")
+    screen.key("ctrl+alt+y")
+    wait_for(lambda: (state(app)["focus"] or {}).get("value") == "<ctrl>+<alt>+y", 5, "the keys")
+    screen.key("Tab")  # out of the recorder, which would take Ctrl+S as the hotkey
     return settled(app)
 
 
@@ -190,6 +208,10 @@ def test_build_save_reopen_use_and_the_engine_gets_the_preview(screen: Screen, s
     assert (specs["lines"].type, specs["lines"].min, specs["lines"].max, specs["lines"].default) == \
         ("number", 1, 5, "2")
 
+    assert saved.hotkey == "<ctrl>+<alt>+y"
+    wait_for(lambda: app.status()["prompt_hotkeys"] == {"<ctrl>+<alt>+y": "mailer"}, 10,
+             "its hotkey to be bound")
+
     # Reopen the app: the prompt is there.
     app.close()
     app = start()
@@ -208,10 +230,10 @@ def test_build_save_reopen_use_and_the_engine_gets_the_preview(screen: Screen, s
     assert state(app)["focus"]["var"] == "language", "the first field has the focus"
     screen.key("Tab")
     assert state(app)["focus"]["var"] == "lines"
+    before = len(engine_prompts(home))  # the builder's counts before the restart are there too
     screen.key("Return")
-    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
-    received = engine_prompts(home)[-1]
-    assert (received["prompt"], received["tokens"]) == (b["rendered"], int(b["tokens"]))
+    got = received(home, before)
+    assert (got["prompt"], got["tokens"]) == (b["rendered"], int(b["tokens"]))
     wait_for(lambda: state(app)["banner"], 20, "the chat's system prompt")
     assert state(app)["banner"][1] == "You write mails in German."
     wait_for(lambda: any(m["role"] == "assistant" and m["text"].strip()
@@ -221,6 +243,7 @@ def test_build_save_reopen_use_and_the_engine_gets_the_preview(screen: Screen, s
     assert shown["messages"][0] == {**shown["messages"][0], "role": "system",
                                     "content": "You write mails in German."}
     assert shown["messages"][1]["content"] == "Write 2 short lines.\n\nThank the team for the launch."
+    assert shown["system"] == "You write mails in German."
 
 
 def test_values_are_literal_and_inert_in_the_preview_and_the_chat(screen: Screen, start,
@@ -237,8 +260,7 @@ def test_values_are_literal_and_inert_in_the_preview_and_the_chat(screen: Screen
     wait_for(lambda: state(app)["form"], 10, "the form")
     screen.type(nasty)
     screen.key("Return")
-    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
-    assert f"Say: {nasty} (calm)" in engine_prompts(home)[-1]["prompt"]
+    assert f"Say: {nasty} (calm)" in received(home, 0)["prompt"]
     msgs = wait_for(lambda: [m for m in app.probe("messages") if m["role"] == "user"], 20, "the message")
     assert msgs[0]["text"] == f"Say: {nasty} (calm)"
     safety = app.probe("safety")
@@ -365,8 +387,7 @@ def test_a_prompts_hotkey_acts_on_the_selected_text(screen: Screen, start, home:
     screen.key("ctrl+alt+u")
     wait_for(screen.visible_popups, 10, "the popup to show")
     # run_immediately: sent without a key pressed in the popup.
-    wait_for(lambda: engine_prompts(home), 60, "the engine to receive the prompt")
-    got = engine_prompts(home)[-1]["prompt"]
+    got = received(home, 0)["prompt"]
     assert f"Text: {selected}<end_of_turn>" in got
 
     app.cli("hide")
@@ -377,18 +398,17 @@ def test_a_prompts_hotkey_acts_on_the_selected_text(screen: Screen, start, home:
     fields = {f["name"]: f["value"] for f in form["fields"]}
     assert fields == {"tone": "short", "clipboard": "copied words"}
     wait_for(lambda: (state(app)["focus"] or {}).get("var") == "tone", 10, "the focus in the form")
+    wait_for(lambda: app.status()["state"] == "idle", 60, "the first reply to end")
     before = len(engine_prompts(home))
     screen.key("Return")
-    wait_for(lambda: len(engine_prompts(home)) > before, 60, "the engine to receive the prompt")
-    assert "Summarize (short): copied words<end_of_turn>" in engine_prompts(home)[-1]["prompt"]
+    assert "Summarize (short): copied words<end_of_turn>" in received(home, before)["prompt"]
 
     # The command a Wayland desktop binds does what the hotkey does.
-    wait_for(lambda: not any(m.get("streaming") for m in app.probe("messages")), 60, "the reply")
+    wait_for(lambda: app.status()["state"] == "idle", 60, "the reply to end")
     before = len(engine_prompts(home))
     select_in_another_window(screen, "from the command")
     assert app.cli("prompt", "run", "shout").returncode == 0
-    wait_for(lambda: len(engine_prompts(home)) > before, 60, "the engine to receive the prompt")
-    assert "Text: from the command<end_of_turn>" in engine_prompts(home)[-1]["prompt"]
+    assert "Text: from the command<end_of_turn>" in received(home, before)["prompt"]
     missing = app.cli("prompt", "run", "nonesuch")
     assert missing.returncode == 1 and "no prompt template 'nonesuch'" in missing.stderr
 

@@ -374,8 +374,21 @@
     name.addEventListener("input", () => { draft.name = name.value; });
     const desc = el("input", { id: "pb-desc", type: "text", placeholder: "what it does", "aria-label": "Description", value: draft.description || "", readonly: ro });
     desc.addEventListener("input", () => { draft.description = desc.value; });
-    const hotkey = el("input", { id: "pb-hotkey", type: "text", placeholder: "<ctrl>+<alt>+t", "aria-label": "Hotkey", value: draft.hotkey || "", readonly: ro, autocomplete: "off", spellcheck: "false" });
+    const hotkey = el("input", { id: "pb-hotkey", type: "text", placeholder: "press keys", title: "Press the keys; Backspace clears", "aria-label": "Hotkey", value: draft.hotkey || "", readonly: ro, autocomplete: "off", spellcheck: "false" });
     hotkey.addEventListener("input", () => { draft.hotkey = hotkey.value.trim(); });
+    hotkey.addEventListener("keydown", (e) => {
+      if (ro || e.key === "Tab" || e.isComposing) return;
+      e.preventDefault();
+      e.stopPropagation();  // recorded, not acted on (Ctrl+M would switch views)
+      if (!e.ctrlKey && !e.altKey && !e.metaKey && (e.key === "Backspace" || e.key === "Delete")) {
+        hotkey.value = "";
+      } else {
+        const combo = recordCombo(e);
+        if (!combo) return;  // a modifier alone: wait for the key
+        hotkey.value = combo;
+      }
+      draft.hotkey = hotkey.value;
+    });
     const runNow = el("input", { id: "pb-run-now", type: "checkbox", disabled: ro });
     runNow.checked = !!draft.run_immediately;
     runNow.addEventListener("change", () => { draft.run_immediately = runNow.checked; });
@@ -414,6 +427,23 @@
         ro || !draft.original ? null : el("button", { id: "pb-delete", type: "button", class: "danger", text: "Delete", onclick: confirmDelete })),
       el("ul", { id: "pb-version-list", class: "pb-version-list", hidden: true }));
     renderVars(lastVariables);
+  }
+
+  // A key press in pynput's spelling ("<ctrl>+<alt>+t"), the form config.toml
+  // and prompt files use; null for a modifier on its own.
+  const NAMED = { " ": "space", Enter: "enter", Escape: "esc", ArrowUp: "up", ArrowDown: "down",
+                  ArrowLeft: "left", ArrowRight: "right", Home: "home", End: "end", PageUp: "page_up",
+                  PageDown: "page_down", Insert: "insert", Backspace: "backspace", Delete: "delete" };
+  function recordCombo(e) {
+    if (["Control", "Alt", "Shift", "Meta", "AltGraph", "OS"].includes(e.key)) return null;
+    const mods = [e.ctrlKey && "<ctrl>", e.altKey && "<alt>", e.shiftKey && "<shift>", e.metaKey && "<cmd>"].filter(Boolean);
+    let key;
+    if (/^F\d{1,2}$/.test(e.key)) key = `<${e.key.toLowerCase()}>`;
+    else if (NAMED[e.key]) key = `<${NAMED[e.key]}>`;
+    else if (/^Key[A-Z]$/.test(e.code)) key = e.code.slice(3).toLowerCase();  // Alt and Shift change e.key
+    else if (/^Digit\d$/.test(e.code)) key = e.code.slice(5);
+    else key = e.key.length === 1 ? e.key.toLowerCase() : null;
+    return key ? [...mods, key].join("+") : null;
   }
 
   let lastVariables = [];

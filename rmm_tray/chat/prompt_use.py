@@ -117,6 +117,8 @@ def start_chat(app: "App", template: PromptTemplate, rendered: Rendered, *,
         params = {}
     if "template" in params:
         extra["template"] = template.name
+    if "system" in params and rendered.system:
+        extra["system"] = rendered.system
     if source and "source" in params:
         extra["source"] = source
     chat_id = history.create_chat(title=title, model=model, **extra)
