@@ -16,6 +16,8 @@ packages=(build-essential cmake pkg-config
     xvfb xdotool trayer dbus openbox
     # Opening the data folder (xdg-open); the launcher's checker; xprop for WM_CLASS.
     xdg-utils desktop-file-utils x11-utils
+    # A headless Wayland compositor for the Wayland test (and its screenshooter).
+    weston
     # The selection and clipboard a prompt's hotkey reads (X11; wl-clipboard on Wayland).
     xclip xsel
     # The download benchmark compares against curl.
