@@ -423,3 +423,26 @@ def test_the_trays_prompt_entry_opens_its_form(screen: Screen, start, home: Path
     assert app.probe("messages") == [] and "{{" not in json.dumps(form["fields"])
     assert form["text"].startswith("translate\nTranslate a text into another language\n")
     assert "null" not in form["text"] and "{{" not in form["text"]
+
+
+def test_a_plugin_prompt_is_read_only_and_duplicate_makes_it_yours(screen: Screen, start,
+                                                                   home: Path) -> None:
+    app = start()
+    screen.key("ctrl+p")
+    wait_for(lambda: "translate" in state(app)["list"], 10, "the list")
+    screen.type("transl")
+    tab_to(screen, app, lambda f: f["tag"] == "BUTTON" and "pb-item" in (f["cls"] or ""), "translate")
+    screen.key("Return")
+    b = settled(app)
+    assert b["original"] == "translate" and b["editable"] is False
+    assert [bl["kind"] for bl in b["blocks"]] == ["system", "instructions", "user"]
+    tab_to(screen, app, lambda f: f["id"] == "pb-duplicate", "Duplicate")
+    screen.key("Return")
+    wait_for(lambda: (state(app)["focus"] or {}).get("id") == "pb-name", 10, "the copy's name")
+    assert state(app)["builder"]["editable"] is True
+    screen.key("ctrl+s")
+    wait_for(lambda: (home / "prompts" / "translate-copy.toml").exists(), 15, "the copy saved")
+    copy = load_prompt_file(home / "prompts" / "translate-copy.toml")
+    assert copy.specs()["language"].type == "choice" and copy.blocks[2].text == "{{input}}"
+    listed = json.loads(app.cli("prompts", "list", "--json").stdout)
+    assert {t["name"]: t["source"] for t in listed}["translate"] == "builtin_templates"
