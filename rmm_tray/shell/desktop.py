@@ -49,6 +49,7 @@ class DesktopApp:
         self.hotkey_combo = str(ui["hotkey"])
         self._hotkey_problem: str | None = None if use_hotkey else "off: started with --no-hotkey"
         self._hotkey_lock = threading.Lock()
+        self._hotkey_told = False  # the notification that the hotkey is off, once per run
         self.popup = PopupHost(app.home.root)
         self.work = Background()
         self.controller = ChatController(app, emit=self.popup.page, on_state=self._state_changed,
@@ -96,7 +97,7 @@ class DesktopApp:
         if self.app.config["server"]["enabled"]:
             self.work.run("local API", self.local_api.set, True)
         if self.use_hotkey and hotkey.is_wayland():  # the portal may wait for the person
-            self.work.run("hotkey", self.rebind_hotkey, self.hotkey_combo)
+            self.work.run("hotkey", self._first_hotkey)
         elif self.use_hotkey:
             self.rebind_hotkey(self.hotkey_combo)
             self.bind_prompt_hotkeys()
@@ -482,5 +483,19 @@ class DesktopApp:
         if self.welcome.first_run and self.tray is not None:
             where = f"press {self.hotkey_label}" if self.hotkey_label else "click the icon"
             self.tray.notify(f"RunMyModel is in the tray — {where} to chat")
-        if self._hotkey_problem is not None and self.use_hotkey and self.tray is not None:
-            self.tray.notify(f"The hotkey is off: {self._hotkey_problem}")
+        self._tell_hotkey_problem()
+
+    def _first_hotkey(self) -> None:
+        """Wayland: the portal answers in its own time; its verdict is told once
+        the tray is up (or by _tray_started, whichever comes second)."""
+        self.rebind_hotkey(self.hotkey_combo)
+        self._tell_hotkey_problem()
+
+    def _tell_hotkey_problem(self) -> None:
+        """Once per run, as a notification: the hotkey the person expects is off."""
+        with self._hotkey_lock:
+            problem, told = self._hotkey_problem, self._hotkey_told
+            if problem is None or not self.use_hotkey or self.tray is None or told:
+                return
+            self._hotkey_told = True
+        self.tray.notify(f"The hotkey is off: {problem}")
