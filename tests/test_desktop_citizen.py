@@ -349,3 +349,47 @@ def test_wayland_without_a_portal_says_to_bind_toggle(screen: Screen, start, ses
     app.cli("toggle")
     popup_window(screen)
     assert "fix: bind 'rmm-tray toggle' as a desktop shortcut" in app.cli("doctor").stdout
+
+
+# -- notifications ---------------------------------------------------------------------
+
+
+@pytest.fixture()
+def notifications(session_bus: str, tmp_path: Path):
+    shown = tmp_path / "notifications.jsonl"
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fake_notifications.py"), str(shown)],
+                            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": session_bus})
+    wait_for(lambda: shown.exists() and "owned" in shown.read_text(), 10, "the notification server")
+
+    def bodies() -> list[str]:
+        import json
+
+        return [n["body"] for n in map(json.loads, shown.read_text().splitlines()) if "body" in n]
+
+    yield bodies
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_first_start_and_a_bad_hotkey_are_told_once_as_notifications(
+        screen: Screen, start, session_bus: str, notifications, home_with_model: Path,
+        tmp_path: Path) -> None:
+    with (home_with_model / "config.toml").open("a") as fh:
+        fh.write('[ui]\nhotkey = "<ctrl>+<foo>"\n')
+    host = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "pixel",
+                             "--width", "64", "--height", "32"], env={**os.environ, **screen.env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        app = start(env={"DBUS_SESSION_BUS_ADDRESS": session_bus, "PATH": str(tmp_path / "no-tools")})
+        wait_for(lambda: app.status()["tray"], 20, "the tray icon")
+        wait_for(lambda: len(notifications()) >= 2, 20, "the first notifications")
+        assert "RunMyModel is in the tray — click the icon to chat" in notifications()
+        # A later notice, so the hotkey's had its chance to be told twice.
+        app.tray("Open data folder", click=True)
+        wait_for(lambda: any(b.startswith("Cannot open") for b in notifications()), 20, "the folder notice")
+        off = [b for b in notifications() if b.startswith("The hotkey is off: ")]
+        assert off == ["The hotkey is off: Hotkey: <foo> is not a key name (such as <ctrl>, <alt>, "
+                       "<space>, <f5>)"]
+    finally:
+        host.terminate()
+        host.wait(5)
