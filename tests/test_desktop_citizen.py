@@ -393,3 +393,17 @@ def test_first_start_and_a_bad_hotkey_are_told_once_as_notifications(
     finally:
         host.terminate()
         host.wait(5)
+
+
+def test_closing_the_window_hides_it_and_it_comes_back_working(screen: Screen, start) -> None:
+    app = start("--no-tray")
+    screen.run("xdotool", "mousemove", "5", "5")
+    screen.key("ctrl+alt+space")
+    popup_window(screen)
+    wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
+    screen.key("alt+F4")  # the window manager's close: the popup hides, never dies
+    wait_for(lambda: not screen.visible_popups(), 10, "the window closed")
+    screen.key("ctrl+alt+space")
+    popup_window(screen)
+    wait_for(lambda: app.probe("focus") == "input", 10, "the page answering again")
+    assert app.status()["popup_starts"] == 1

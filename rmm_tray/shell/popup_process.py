@@ -214,7 +214,10 @@ class CoreLink:
                 popup_geometry.remember(popup_geometry.gtk_parts(self.window)[0])
             self.visible = False
             self.window.hide()
-            self.to_page({"type": "hidden"})  # the page may go back to the chat (ui.open_on)
+            # The page may go back to the chat (ui.open_on). Off this thread: a hide
+            # can come from the window's own close button, on the GTK thread, where
+            # evaluate_js would wait for the loop it blocks.
+            threading.Thread(target=self.to_page, args=({"type": "hidden"},), daemon=True).start()
 
     def _quit(self) -> None:
         self.quitting = True
