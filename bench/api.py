@@ -251,6 +251,14 @@ def conversation_ttft(url: str, model: str, turns: int) -> list[float]:
     return out
 
 
+def progress(what: str, runs: Any) -> None:
+    """A line per finished phase on stderr: a long run on a busy machine shows where it is."""
+    if isinstance(runs, list):
+        runs = [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items() if k != "text"}
+                for r in runs]
+    print(f"bench/api.py: {what}: {json.dumps(runs)}", file=sys.stderr, flush=True)
+
+
 def med(xs: list[float | None]) -> float | None:
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -294,13 +302,16 @@ def main() -> int:
         watch = CpuWatch()
         engine = in_process(env, args.tokens, args.rounds)
         report["in_process"] = {"runs": engine, "other_cpus": watch.others()}
+        progress("in process", engine)
 
         watch = CpuWatch()
         server = ours(env, model.name)
         try:
             url = f"http://127.0.0.1:{server.port}/v1"
             api = decode_runs(url, model.name, args.tokens, args.rounds)
+            progress("through the API", api)
             eight = eight_clients(url, model.name, max(24, args.tokens // 4))
+            progress("eight clients", eight)
             ours_turns = conversation_ttft(url, model.name, args.turns)
         finally:
             server.close()
@@ -318,8 +329,9 @@ def main() -> int:
             else:
                 try:
                     lurl = f"http://127.0.0.1:{other.port}/v1"
-                    theirs = {"runs": decode_runs(lurl, model.name, args.tokens, args.rounds),
-                              "turn_ttft_s": conversation_ttft(lurl, model.name, args.turns)}
+                    theirs = {"runs": decode_runs(lurl, model.name, args.tokens, args.rounds)}
+                    progress("llama_cpp.server", theirs["runs"])
+                    theirs["turn_ttft_s"] = conversation_ttft(lurl, model.name, args.turns)
                 finally:
                     other.close()
                 theirs["other_cpus"] = watch.others()
