@@ -446,3 +446,33 @@ def test_a_plugin_prompt_is_read_only_and_duplicate_makes_it_yours(screen: Scree
     assert copy.specs()["language"].type == "choice" and copy.blocks[2].text == "{{input}}"
     listed = json.loads(app.cli("prompts", "list", "--json").stdout)
     assert {t["name"]: t["source"] for t in listed}["translate"] == "builtin_templates"
+
+
+def test_a_block_is_dragged_by_its_grip(screen: Screen, start, home: Path) -> None:
+    (home / "prompts" / "three.toml").write_text(
+        '[[blocks]]\nkind = "system"\ntext = "one"\n[[blocks]]\nkind = "context"\ntext = "two"\n'
+        '[[blocks]]\nkind = "user"\ntext = "three"\n')
+    app = start()
+    screen.key("ctrl+p")
+    wait_for(lambda: "three" in state(app)["list"], 10, "the list")
+    screen.type("three")
+    tab_to(screen, app, lambda f: f["tag"] == "BUTTON" and "pb-item" in (f["cls"] or ""), "three")
+    screen.key("Return")
+    settled(app)
+    shown = state(app)
+    (wid,) = screen.visible_popups()
+    # Where the window's client area is on the screen (xwininfo's absolute
+    # corner; xdotool's own geometry counts the frame differently).
+    info = screen.run("xwininfo", "-id", wid).stdout
+    ox, oy = (int(line.split(":")[1]) for line in info.splitlines()
+              if line.strip().startswith(("Absolute upper-left X", "Absolute upper-left Y")))
+    grip, last = shown["grips"][0], shown["cards"][2]
+    screen.run("xdotool", "mousemove", str(ox + grip["x"]), str(oy + grip["y"]), "mousedown", "1")
+    for step in range(1, 6):  # a real drag moves through the blocks in between
+        y = grip["y"] + (last["bottom"] - 5 - grip["y"]) * step // 5
+        screen.run("xdotool", "mousemove", str(ox + grip["x"]), str(oy + y))
+    screen.run("xdotool", "mouseup", "1")
+    wait_for(lambda: [b["text"] for b in state(app)["builder"]["blocks"]] == ["two", "three", "one"],
+             10, "the block to land last")
+    b = settled(app)
+    assert b["messages"][0]["role"] == "system" and b["messages"][0]["content"] == "one"

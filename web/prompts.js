@@ -340,6 +340,8 @@
     });
     const card = el("div", { class: "pb-block" + (b.collapsed ? " collapsed" : ""), "data-index": String(i) },
       el("div", { class: "pb-block-head" },
+        ro ? null : el("span", { class: "pb-grip", title: "Drag to move (or Alt+↑/↓)", "aria-hidden": "true", text: "⠿",
+                                 onpointerdown: (e) => startDrag(e, i) }),
         kind,
         el("button", { type: "button", class: "small pb-fold", title: "Collapse", text: b.collapsed ? "▸" : "▾",
                        onclick: () => { b.collapsed = !b.collapsed; renderEditor(); } }),
@@ -353,6 +355,39 @@
       reply,
       el("ul", { class: "pb-problems", "data-block": String(i) }));
     return card;
+  }
+
+  // Dragging a block by its grip: pointer events (a real mouse drag), the block
+  // lands where the pointer is released, between the others.
+  function startDrag(e, from) {
+    e.preventDefault();
+    const cards = [...editor.querySelectorAll(".pb-block")];
+    cards[from].classList.add("dragging");
+    const target = (y) => {
+      let to = 0;
+      for (const [j, c] of cards.entries()) {
+        const r = c.getBoundingClientRect();
+        if (y > r.top + r.height / 2) to = j + (j < from ? 1 : 0); else break;
+      }
+      return Math.min(to, cards.length - 1);
+    };
+    const move = (ev) => {
+      const to = target(ev.clientY);
+      for (const [j, c] of cards.entries()) c.classList.toggle("drop-here", j === to && to !== from);
+    };
+    const up = (ev) => {
+      document.removeEventListener("pointermove", move);
+      document.removeEventListener("pointerup", up);
+      const to = target(ev.clientY);
+      if (to !== from && draft) {
+        const [b] = draft.blocks.splice(from, 1);
+        draft.blocks.splice(to, 0, b);
+        askPreview();
+      }
+      renderEditor();
+    };
+    document.addEventListener("pointermove", move);
+    document.addEventListener("pointerup", up);
   }
 
   function moveBlock(card, delta, focusEl) {
@@ -683,6 +718,15 @@
         pending: inFlight || dirty, shown: lastShown, asked: seq,
       },
       latencies: latencies.slice(-200),
+      // Where each block's grip and card are in the page (a test drags them with the mouse).
+      grips: [...document.querySelectorAll(".pb-grip")].map((g) => {
+        const r = g.getBoundingClientRect();
+        return { x: Math.round(r.left + r.width / 2), y: Math.round(r.top + r.height / 2) };
+      }),
+      cards: [...document.querySelectorAll(".pb-block")].map((c) => {
+        const r = c.getBoundingClientRect();
+        return { top: Math.round(r.top), bottom: Math.round(r.bottom) };
+      }),
     };
   }
   window.rmmPrompts = { latencies, fuzzy, probe, draft: () => draft };
