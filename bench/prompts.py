@@ -208,7 +208,8 @@ def listing(home: Path, n: int, rounds: int) -> dict[str, Any]:
     for sub in ("models", "plugins", "prompts", "chats", "logs"):
         (empty / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(home / "config.toml", empty / "config.toml")
-    run_cli(True), run_cli(False)  # warm the caches
+    cold = run_cli(True)  # parses every file (and writes cache/prompts.json)
+    run_cli(False)  # warm the OS's caches
     full, bare = [], []
     for _ in range(rounds):
         full.append(run_cli(True))
@@ -225,7 +226,7 @@ def listing(home: Path, n: int, rounds: int) -> dict[str, Any]:
         inproc.append((time.perf_counter() - start) * 1000)
     assert len(found) >= n
     app.close()
-    return {"cli_ms": statistics.median(full), "cli_empty_ms": statistics.median(bare),
+    return {"cli_ms": statistics.median(full), "cli_empty_ms": statistics.median(bare), "cli_cold_ms": cold,
             "in_process_ms": statistics.median(inproc)}
 
 
@@ -292,8 +293,10 @@ def main() -> int:
             app.close()
         results["listing"] = {**listed, "view_ms": view}
         rows.append((f"`prompts list`, {n} prompts", f"{listed['cli_ms']:.0f} ms "
-                     f"(empty folder: {listed['cli_empty_ms']:.0f} ms; in process "
-                     f"{listed['in_process_ms']:.0f} ms)", "≤ 100 ms (in process)"))
+                     f"(empty folder: {listed['cli_empty_ms']:.0f} ms, so +"
+                     f"{listed['cli_ms'] - listed['cli_empty_ms']:.0f} ms for the prompts; first run, "
+                     f"parsing every file: {listed['cli_cold_ms']:.0f} ms; in process "
+                     f"{listed['in_process_ms']:.0f} ms)", "≤ 100 ms for the prompts"))
         rows.append((f"Prompts view, Ctrl+P → {n} listed", f"median {statistics.median(view):.0f} ms",
                      "≤ 100 ms"))
         others = watch.others()

@@ -232,3 +232,40 @@ def test_plugin_variables_fill_prompts_through_the_hook(home: Path) -> None:
     t = PromptTemplate(name="w", blocks=(PromptBlock("user", "It is {{weather}} on {{date}}."),))
     r = fill_prompt(app, t, {})
     assert r.user.startswith("It is sunny {{input}} on 20") and "never" not in r.user
+
+
+def test_parsed_prompt_files_are_cached_in_the_data_home(tmp_path: Path) -> None:
+    from rmm_tray.chat import templates
+
+    home = tmp_path / "home"
+    (home / "prompts").mkdir(parents=True)
+    (home / "config.toml").write_text("")
+    path = home / "prompts" / "p.toml"
+    path.write_text('[[blocks]]\nkind = "user"\ntext = "first {{input}}"\n')
+    assert load_prompt_file(path).blocks[0].text == "first {{input}}"
+    templates.save_caches()
+    cache = home / "cache" / "prompts.json"
+    entries = json.loads(cache.read_text())["entries"]
+    assert entries[str(path)]["data"]["blocks"][0]["text"] == "first {{input}}"
+    # A new process (no parsed file in memory) takes the tables from the cache...
+    templates._PARSED.clear()
+    templates._FOLDERS.clear()
+    entries[str(path)]["data"]["blocks"][0]["text"] = "from the cache {{input}}"
+    cache.write_text(json.dumps({"format": 1, "entries": entries}))
+    assert load_prompt_file(path).blocks[0].text == "from the cache {{input}}"
+    # ...while the file is what it was; a changed file is read again.
+    path.write_text('[[blocks]]\nkind = "user"\ntext = "second, longer {{input}}"\n')
+    assert load_prompt_file(path).blocks[0].text == "second, longer {{input}}"
+    # A corrupt cache is ignored and rebuilt.
+    templates._PARSED.clear()
+    templates._FOLDERS.clear()
+    cache.write_text("{not json")
+    assert load_prompt_file(path).blocks[0].text == "second, longer {{input}}"
+    templates.save_caches()
+    assert json.loads(cache.read_text())["format"] == 1
+    # A file outside a data home's prompts/ is never cached anywhere.
+    other = tmp_path / "loose.toml"
+    other.write_text('body = "x"\n')
+    load_prompt_file(other)
+    templates.save_caches()
+    assert not (tmp_path / "cache").exists()

@@ -26,6 +26,9 @@ prompt is (blocks, variables, rendering) is in ``prompt_model``.
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
 import os
 import stat
 import sys
@@ -44,12 +47,15 @@ from rmm_tray.chat.prompt_model import (
     VariableSpec,
     check_name,
 )
+from rmm_tray.home.atomic import atomic_write_text
 from rmm_tray.home.files import NotRegularFile, open_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+log = logging.getLogger(__name__)
 
 __all__ = ["BUILTIN_VARIABLES", "INPUT_VARIABLE", "PromptTemplate", "TemplateError",
            "check_name", "load_template_file"]
@@ -168,12 +174,84 @@ def template_from_dict(name: str, data: dict[str, Any], where: str = "") -> Prom
     )
 
 
-def load_prompt_text(name: str, text: str, where: str = "") -> PromptTemplate:
+def _parse(name: str, text: str, where: str = "") -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{where or name}: {exc}") from None
-    return template_from_dict(name, data, where or name)
+
+
+def load_prompt_text(name: str, text: str, where: str = "") -> PromptTemplate:
+    return template_from_dict(name, _parse(name, text, where), where or name)
+
+
+class _ParsedFiles:
+    """``cache/prompts.json`` in the data home: each prompt file's parsed tables,
+    valid while the file's identity (inode, device, mtime in ns, size) is what it
+    was, so a new process listing a thousand prompts does not parse a thousand
+    TOML files. Only a cache: a stale entry is read again, and a missing,
+    corrupt or foreign file is rebuilt. Written when the process ends."""
+
+    FORMAT = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dirty = False
+        self.entries: dict[str, Any] = {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if isinstance(data, dict) and data.get("format") == self.FORMAT \
+                and isinstance(data.get("entries"), dict):
+            self.entries = data["entries"]
+
+    def get(self, key: str, ident: list[int]) -> dict[str, Any] | None:
+        entry = self.entries.get(key)
+        if isinstance(entry, dict) and entry.get("ident") == ident and isinstance(entry.get("data"), dict):
+            return entry["data"]
+        return None
+
+    def put(self, key: str, ident: list[int], data: dict[str, Any]) -> None:
+        try:
+            json.dumps(data)
+        except (TypeError, ValueError):  # a TOML date or time: not kept, read each time
+            return
+        self.entries[key] = {"ident": ident, "data": data}
+        self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        kept = {k: v for k, v in self.entries.items() if os.path.exists(k)}
+        try:
+            atomic_write_text(self.path, json.dumps({"format": self.FORMAT, "entries": kept}))
+            self.dirty = False
+        except OSError as exc:
+            log.debug("prompt cache not written: %s", exc)
+
+
+_FOLDERS: dict[str, _ParsedFiles | None] = {}
+_SAVE_AT_EXIT: list[Any] = []
+
+
+def _folder_cache(path: Path) -> _ParsedFiles | None:
+    """The cache of a data home's prompts/ folder (never of a file elsewhere)."""
+    folder = path.parent
+    key = os.fspath(folder)
+    if key not in _FOLDERS:
+        home = folder.parent
+        ours = folder.name == "prompts" and (home / "config.toml").is_file()
+        _FOLDERS[key] = _ParsedFiles(home / "cache" / "prompts.json") if ours else None
+        if ours and not _SAVE_AT_EXIT:
+            _SAVE_AT_EXIT.append(atexit.register(save_caches))
+    return _FOLDERS[key]
+
+
+def save_caches() -> None:
+    for cache in list(_FOLDERS.values()):
+        if cache is not None:
+            cache.save()
 
 
 #: Prompts already parsed, by path, with the file's identity when it was read:
@@ -197,7 +275,19 @@ def load_prompt_file(path: Path) -> PromptTemplate:
     cached = _PARSED.get(key)
     if ident is not None and cached is not None and cached[0] == ident:
         return cached[1]
-    template = load_prompt_text(path.stem, _read_regular(path), path.name)
+    disk = _folder_cache(path) if ident is not None else None
+    data = disk.get(key, list(ident)) if disk is not None and ident is not None else None
+    template = None
+    if data is not None:
+        try:
+            template = template_from_dict(path.stem, data, path.name)
+        except TemplateError:
+            template = None  # checked by a newer rule: read the file again
+    if template is None:
+        data = _parse(path.stem, _read_regular(path), path.name)
+        template = template_from_dict(path.stem, data, path.name)
+        if disk is not None and ident is not None:
+            disk.put(key, list(ident), data)
     if ident is not None:
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
