@@ -237,3 +237,23 @@ def test_migrate_jsonl_to_sqlite_and_back_is_byte_for_byte(quiet_home: Path) -> 
     assert again.returncode == 1 and "already" in again.stderr
     nowhere = run_cli("chats", "migrate", "--to", "nonesuch", timeout=60)
     assert nowhere.returncode == 1 and "no history backend 'nonesuch' (have: jsonl, sqlite)" in nowhere.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_chat_no_save_keeps_nothing(home_with_model: Path) -> None:
+    (home_with_model / "state.json").write_text('{"starter_installed": "x"}\n')
+    said = run_cli("chat", "--no-save", "--json", "Hello there", timeout=180)
+    assert said.returncode == 0, said.stderr
+    assert [json.loads(line)["type"] for line in said.stdout.splitlines()][-1] == "done"
+    assert json.loads(run_cli("chats", "list", "--json", timeout=60).stdout) == []
+
+    kept = run_cli("chat", "--json", "Remember this", timeout=180)
+    chat_id = json.loads(kept.stdout.splitlines()[-1])["chat_id"]
+    before = run_cli("chats", "export", chat_id, "--format", "json", timeout=60).stdout
+    again = run_cli("chat", "--no-save", "-c", chat_id, "And now?", timeout=180)
+    assert again.returncode == 0, again.stderr
+    assert run_cli("chats", "export", chat_id, "--format", "json", timeout=60).stdout == before, \
+        "a chat continued with --no-save stays as it was"
+    listed = json.loads(run_cli("chats", "list", "--json", "--source", "cli", timeout=60).stdout)
+    assert [c["id"] for c in listed] == [chat_id]

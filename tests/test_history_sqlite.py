@@ -24,9 +24,9 @@ from rmm_tray.plugins.history_sqlite import SqliteHistory
 BACKENDS = ["jsonl", "sqlite"]
 
 
-def use_backend(home: Path, name: str, max_tokens: int = 24) -> None:
+def use_backend(home: Path, name: str, max_tokens: int = 24, threads: int = 0) -> None:
     (home / "config.toml").write_text(
-        "[model]\ncontext_length = 1024\n"
+        f"[model]\ncontext_length = 1024\nthreads = {threads}\n"
         f"[generation]\ntemperature = 0.0\nmax_tokens = {max_tokens}\n"
         f'[history]\nbackend = "{name}"\n')
     (home / "state.json").write_text('{"starter_installed": "x"}\n')
@@ -125,9 +125,11 @@ def test_processes_writing_at_once_lose_no_turn(tmp_path: Path, name: str) -> No
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(900)  # three models decoding on two cores, beside whatever else runs
 @pytest.mark.parametrize("name", BACKENDS)
 def test_two_cli_chats_and_the_tray_at_once(home_with_model: Path, name: str) -> None:
-    use_backend(home_with_model, name)
+    # One thread each: three engines spinning two threads each on two cores crawl.
+    use_backend(home_with_model, name, threads=1)
     clis = [subprocess.Popen([*CLI, "chat", "--json", prompt], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, cwd=REPO, env=os.environ.copy())
             for prompt in ("Tell me about whales", "Tell me about owls")]
