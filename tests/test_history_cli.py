@@ -257,3 +257,29 @@ def test_chat_no_save_keeps_nothing(home_with_model: Path) -> None:
         "a chat continued with --no-save stays as it was"
     listed = json.loads(run_cli("chats", "list", "--json", "--source", "cli", timeout=60).stdout)
     assert [c["id"] for c in listed] == [chat_id]
+
+
+def test_a_backend_written_for_the_old_contract_still_works_and_says_what_it_cannot(
+        quiet_home: Path, capsys) -> None:
+    (quiet_home / "plugins" / "old_history.py").write_text(
+        "from rmm_tray import Chat, ChatSummary, HistoryBackend, hookimpl\n"
+        "class Old(HistoryBackend):\n"
+        "    name = 'old'\n"
+        "    chats = {'c1': Chat('c1', 'Kept in memory', 1.0, None, [])}\n"
+        "    def create_chat(self, *, title, model): return 'c1'\n"
+        "    def append_message(self, chat_id, message): pass\n"
+        "    def load_chat(self, chat_id): return self.chats[chat_id]\n"
+        "    def list_chats(self):\n"
+        "        return [ChatSummary('c1', 'Kept in memory', 1.0, 1.0, 0)]\n"
+        "@hookimpl\n"
+        "def register_history_backends(register):\n"
+        "    register(Old())\n")
+    with (quiet_home / "config.toml").open("a") as fh:
+        fh.write('[history]\nbackend = "old"\n')
+    assert "Kept in memory" in cli(capsys, "chats", "list").stdout
+    assert "Kept in memory" in cli(capsys, "chats", "search", "kept").stdout, "search by reading"
+    assert json.loads(cli(capsys, "chats", "export", "c1", "--format", "json").stdout)["id"] == "c1"
+    refused = cli(capsys, "chats", "rm", "c1")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == \
+        "rmm-tray: error: the 'old' history backend cannot move a chat to the trash"

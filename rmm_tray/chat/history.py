@@ -33,6 +33,10 @@ class HistoryError(RmmError):
     """A history request that cannot be done: a bad export file, an unknown field."""
 
 
+class Unsupported(HistoryError, NotImplementedError):
+    """The backend in use does not offer that (a plugin written for an older contract)."""
+
+
 def new_id() -> str:
     return os.urandom(6).hex()
 
@@ -179,8 +183,8 @@ class HistoryBackend(ABC):
     """Stores chats. Every call may be made from any thread, one at a time; a
     backend that other processes may write at the same time must stay whole.
     The four abstract methods make a working backend; the others have defaults
-    (search and export built on ``load_chat``) or raise NotImplementedError,
-    which the contract suite reports."""
+    (search and export built on ``load_chat``) or raise ``Unsupported`` (a
+    NotImplementedError and a HistoryError), which the contract suite reports."""
 
     #: Name chosen in ``config.toml`` under ``[history] backend``.
     name: str = ""
@@ -216,27 +220,27 @@ class HistoryBackend(ABC):
 
     def list_trash(self) -> list[ChatSummary]:
         """Chats in the trash, most recently deleted first."""
-        raise NotImplementedError
+        raise self._unsupported("list the trash")
 
     def update_chat(self, chat_id: str, **changes: Any) -> None:
         """Change the chat's fields named in ``CHAT_FIELDS``, durably."""
-        raise NotImplementedError
+        raise self._unsupported("change a chat")
 
     def retract_message(self, chat_id: str, message_id: str) -> None:
         """Take a message back for good. Optional: versions keep it instead."""
-        raise NotImplementedError
+        raise self._unsupported("take a message back")
 
     def delete_chat(self, chat_id: str) -> None:
         """Move the chat to the trash: out of lists and search, back with ``restore_chat``."""
-        raise NotImplementedError
+        raise self._unsupported("move a chat to the trash")
 
     def restore_chat(self, chat_id: str) -> None:
         """Bring a chat back from the trash."""
-        raise NotImplementedError
+        raise self._unsupported("restore a chat")
 
     def purge_chat(self, chat_id: str) -> None:
         """Remove the chat for good."""
-        raise NotImplementedError
+        raise self._unsupported("remove a chat")
 
     def search(self, query: str, *, model: str | None = None, since: float | None = None,
                pinned: bool | None = None, limit: int = 50) -> list[SearchHit]:
@@ -279,6 +283,9 @@ class HistoryBackend(ABC):
 
     def close(self) -> None:
         """The app exits: release files and connections."""
+
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"the '{self.name or type(self).__name__}' history backend cannot {what}")
 
 
 def recent_chats(backend: HistoryBackend, limit: int) -> list[ChatSummary]:

@@ -18,6 +18,7 @@ from rmm_tray.chat.history import (
     Chat,
     HistoryBackend,
     HistoryError,
+    Unsupported,
     chat_from_export,
     title_from,
 )
@@ -211,7 +212,11 @@ def migrate(source: HistoryBackend, target: HistoryBackend,
     """Copy every chat (the trash included) to ``target`` and check each one's
     export there against the original, byte for byte. A chat already in the
     target must be the same; HistoryError names the first that is not."""
-    listed = [(c.id, False) for c in source.list_chats()] + [(c.id, True) for c in source.list_trash()]
+    try:
+        trash = source.list_trash()
+    except Unsupported:
+        trash = []  # a backend without a trash has nothing in it
+    listed = [(c.id, False) for c in source.list_chats()] + [(c.id, True) for c in trash]
     for n, (chat_id, trashed) in enumerate(listed, 1):
         form = source.export_chat(chat_id)
         try:
