@@ -35,13 +35,14 @@ from rmm_tray.desktop.settings_controller import SettingsController
 from rmm_tray.desktop.welcome import WelcomeController
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError, report
-from rmm_tray.shell import hotkey
+from rmm_tray.shell import hotkey, webkit_tuning
 from rmm_tray.shell.popup_host import PopupHost
 
 log = logging.getLogger(__name__)
 
 class DesktopApp:
     def __init__(self, app: App, *, use_hotkey: bool = True, use_tray: bool = True) -> None:
+        webkit_tuning.apply_env()  # before the tray starts GTK (inherited by the popup)
         self.app = app
         self.use_hotkey = use_hotkey
         self.use_tray = use_tray

@@ -21,7 +21,7 @@ import webview
 
 from rmm_tray.desktop import ipc
 from rmm_tray.desktop.page_api import PAGE_API, POPUP_LOCAL
-from rmm_tray.shell import popup_geometry
+from rmm_tray.shell import popup_geometry, webkit_tuning
 
 log = logging.getLogger("rmm_tray.popup")
 
@@ -347,6 +347,7 @@ def _set_app_identity() -> None:
 def main(argv: list[str]) -> int:
     from rmm_tray.home import logs
 
+    webkit_tuning.apply_env()  # before GTK starts: GDK reads its GL switch once
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     home = Path(argv[0])
     logs.setup(home, "popup")
@@ -370,6 +371,8 @@ def main(argv: list[str]) -> int:
         return False
 
     window.events.closing += on_closing
+    # On the GTK thread, after the web view exists and before the page loads.
+    window.events.before_show += lambda: webkit_tuning.tune(popup_geometry.gtk_parts(window)[1])
     webview.start(lambda: threading.Thread(target=link.run, daemon=True).start(),
                   gui="gtk" if sys.platform.startswith("linux") else None, private_mode=True)
     return 0
