@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python bench/desktop.py
 	$(BIN)/python bench/popup_speed.py
 	$(BIN)/python bench/prompts.py
+	$(BIN)/python bench/history.py
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/hub.py
 	$(BIN)/python bench/api.py
