@@ -152,6 +152,24 @@ function messageElement(msg) {
   return el;
 }
 
+// The transcript follows new text only while the person is at its bottom: one
+// who scrolls up to read is not pulled down; "Jump to latest" takes them back.
+let following = true;
+const jump = document.createElement("button");
+jump.id = "jump-latest";
+jump.className = "jump-latest";
+jump.type = "button";
+jump.textContent = "Jump to latest ↓";
+jump.hidden = true;
+els.messages.after(jump);
+function atBottom() { return els.messages.scrollHeight - els.messages.scrollTop - els.messages.clientHeight <= 2; }
+function toLatest() { els.messages.scrollTop = els.messages.scrollHeight; following = true; jump.hidden = true; }
+function followOrOffer() { if (following) toLatest(); else jump.hidden = false; }
+// Scroll events come from the person (wheel, keys, the bar) and from toLatest,
+// which leaves the view at the bottom: only a scroll away from it stops following.
+els.messages.addEventListener("scroll", () => { following = atBottom(); if (following) jump.hidden = true; });
+jump.addEventListener("click", () => { toLatest(); els.input.focus(); });
+
 // A batch of a streaming reply: the newly completed blocks are appended once,
 // the unfinished tail is replaced. All of it comes from markdown-it with html off.
 function streamMessage(msg) {
@@ -164,7 +182,7 @@ function streamMessage(msg) {
   decorateCode(body);
   el.classList.add("cursor");
   el.classList.remove("interrupted");
-  els.messages.scrollTop = els.messages.scrollHeight;
+  followOrOffer();
 }
 
 function renderMessage(msg) {
@@ -188,7 +206,8 @@ function renderMessage(msg) {
   }
   for (const hook of messageHooks) hook(el, msg);  // history.js: ‹ n/N › and Edit
   updateLastTools();
-  els.messages.scrollTop = els.messages.scrollHeight;
+  if (msg.role === "user") toLatest();  // what the person just sent, and its reply, in view
+  else followOrOffer();
 }
 
 function updateLastTools() {
@@ -208,6 +227,7 @@ function updateLastTools() {
 function clearMessages() {
   for (const el of document.querySelectorAll(".msg")) el.remove();
   els.empty.hidden = false;
+  toLatest();
 }
 
 // When each reply's batches reach the page, with the tokens generated so far:

@@ -129,6 +129,16 @@ PROBES = {
                 options: Array.from(picker.options).map(o => ({value: o.value, label: o.textContent,
                     title: o.title}))};
     })()""",
+    # The transcript's scroll position and the "Jump to latest" button, as shown
+    # (boxes in the window's own pixels, for pointing at them).
+    "scroll": """(() => {
+        const m = document.getElementById('messages'), j = document.getElementById('jump-latest');
+        const box = (e) => { const r = e.getBoundingClientRect();
+            return {x: Math.round(r.left + r.width / 2), y: Math.round(r.top + r.height / 2)}; };
+        return {top: m.scrollTop, height: m.scrollHeight, client: m.clientHeight, middle: box(m),
+                jump: j && !j.hidden ? {...box(j), text: j.textContent} : null,
+                streaming: !!document.querySelector('.msg.cursor')};
+    })()""",
     # Whether the page fits its window: no horizontal scroll bar.
     "layout": """({view: document.body.dataset.view, innerWidth: window.innerWidth,
         scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
