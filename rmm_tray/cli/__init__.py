@@ -14,20 +14,42 @@ from rmm_tray import __version__
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from rmm_tray.cli import (
-        chat_cmd,
-        chats_cmd,
-        config_cmd,
-        desktop_cmds,
-        doctor_cmd,
-        info_cmds,
-        launcher_cmd,
-        logs_cmd,
-        models_cmd,
-        prompts_cmd,
-        serve_cmd,
-    )
+#: Each command's module, by the command's name, in the order `--help` lists them.
+#: A command line names one command, so only that module is imported to parse it:
+#: `rmm-tray chats search` never pays for the modules of `serve` or `doctor`.
+COMMANDS: dict[str, str] = {
+    "chat": "chat_cmd",
+    "models": "models_cmd",
+    "plugins": "info_cmds",
+    "chats": "chats_cmd",
+    "prompts": "prompts_cmd", "prompt": "prompts_cmd",
+    "doctor": "doctor_cmd",
+    "start": "desktop_cmds", "toggle": "desktop_cmds", "show": "desktop_cmds",
+    "hide": "desktop_cmds", "quit": "desktop_cmds",
+    "config": "config_cmd",
+    "logs": "logs_cmd",
+    "desktop": "launcher_cmd",
+    "serve": "serve_cmd",
+}
+
+
+def _wanted_modules(argv: Sequence[str] | None) -> list[str]:
+    """The command modules a command line needs: the one its command lives in;
+    every one for --help or an unknown command (argparse lists the choices);
+    none for a bare `--version`."""
+    every = list(dict.fromkeys(COMMANDS.values()))
+    if argv is None:
+        return every
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is None:
+        helping = any(a == "-h" or len(a) > 2 and "--help".startswith(a) for a in argv)
+        return every if helping else []
+    return [COMMANDS[command]] if command in COMMANDS else every
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser; given ``argv``, only the part that parsing it needs."""
+    from importlib import import_module
 
     parser = argparse.ArgumentParser(
         prog="rmm-tray",
@@ -39,17 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--safe-mode", action="store_true",
                         help="load first-party plugins only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chat_cmd.add_parser(sub)
-    models_cmd.add_parser(sub)
-    info_cmds.add_parsers(sub)
-    chats_cmd.add_parser(sub)
-    prompts_cmd.add_parser(sub)
-    doctor_cmd.add_parser(sub)
-    desktop_cmds.add_parsers(sub)
-    config_cmd.add_parser(sub)
-    logs_cmd.add_parser(sub)
-    launcher_cmd.add_parser(sub)
-    serve_cmd.add_parser(sub)
+    for name in _wanted_modules(argv):
+        module = import_module(f"rmm_tray.cli.{name}")
+        (getattr(module, "add_parser", None) or module.add_parsers)(sub)
     return parser
 
 
@@ -67,8 +81,9 @@ def quiet_libraries() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -84,10 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         from rmm_tray.cli.desktop_cmds import has_desktop
 
-        if has_desktop():
-            args = parser.parse_args([*(argv or sys.argv[1:]), "start"])
-        else:
-            args = parser.parse_args([*(argv or sys.argv[1:]), "chat"])
+        words.append("start" if has_desktop() else "chat")
+        args = build_parser(words).parse_args(words)
+        if words[-1] == "chat":
             args.interactive = True
     try:
         return int(args.run(args) or EXIT_OK)

@@ -6,7 +6,6 @@ import argparse
 import re
 from typing import Any
 
-from rmm_tray.app import App
 from rmm_tray.cli.output import print_json, print_table
 
 
@@ -36,6 +35,8 @@ def terminal_safe(text: str, *, one_line: bool = False) -> str:
 
 
 def plugins_list(args: argparse.Namespace) -> int:
+    from rmm_tray.app import App
+
     app = App.open(safe_mode=args.safe_mode)
     # Calling the registration hooks once shows plugins that fail (or hang) inside them.
     app.templates()

@@ -23,14 +23,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from rmm_tray.errors import one_line
 from rmm_tray.hooks import specs as hookspecs
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,9 @@ class PluginHost:
     ) -> None:
         """First-party plugins always; third-party ones unless ``safe_mode``,
         limited to ``allow`` (``RMM_PLUGINS``) when given and minus ``disabled``."""
+        # importlib.metadata (and the email parser under it) only when plugins load.
+        from importlib.metadata import entry_points
+
         allowed = set(allow) if allow is not None else None
         skip = set(disabled)
 
@@ -166,7 +171,7 @@ class PluginHost:
             return allowed is None or name in allowed
 
         for ep in sorted(entry_points(group=hookspecs.PROJECT), key=_first_party_first):
-            first_party = _dist_name(ep) == DIST_NAME
+            first_party = _dist_facts(ep)[0] == DIST_NAME
             if not first_party and not wanted(ep.name):
                 continue
             self._load_entry_point(ep, FIRST_PARTY if first_party else ENTRY_POINT)
@@ -177,11 +182,10 @@ class PluginHost:
                 self._load_dropin(path)
 
     def _load_entry_point(self, ep: EntryPoint, source: str) -> None:
-        dist = ep.dist
         info = PluginInfo(
             name=ep.name,
             source=source,
-            version=dist.version if dist is not None else "",
+            version=_dist_facts(ep)[1],
             location=ep.value,
         )
         if self._name_taken(info):
@@ -361,15 +365,28 @@ def _import_failure(exc: Exception) -> str:
     return str(exc) if isinstance(exc, _Raised) else f"{exc}; the plugin is skipped"
 
 
-def _dist_name(ep: EntryPoint) -> str:
+#: (normalized name, version) by distribution. importlib.metadata parses a
+#: distribution's METADATA file (an email message) on every `.metadata` or
+#: `.version`; read once, it is the same for each of the distribution's entry
+#: points, and the CLI pays for it on every command that loads plugins. The
+#: distribution is kept in the entry so that its id cannot be reused.
+_DIST_FACTS: dict[int, tuple[Any, str, str]] = {}
+
+
+def _dist_facts(ep: EntryPoint) -> tuple[str, str]:
     dist = ep.dist
     if dist is None:
-        return ""
-    return (dist.metadata["Name"] or "").lower().replace("_", "-")
+        return "", ""
+    known = _DIST_FACTS.get(id(dist))
+    if known is None:
+        meta = dist.metadata
+        known = (dist, (meta["Name"] or "").lower().replace("_", "-"), meta["Version"] or "")
+        _DIST_FACTS[id(dist)] = known
+    return known[1], known[2]
 
 
 def _first_party_first(ep: EntryPoint) -> tuple[int, str]:
-    return (0 if _dist_name(ep) == DIST_NAME else 1, ep.name)
+    return (0 if _dist_facts(ep)[0] == DIST_NAME else 1, ep.name)
 
 
 def allowed_from_env() -> list[str] | None:
