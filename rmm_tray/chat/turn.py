@@ -47,6 +47,9 @@ class Turn:
     of the message edited); ``reply_to`` (the id of a stored user message) asks
     for another reply to it, a sibling of the replies it has (regenerate). The
     model sees the branch that leads there, nothing from the others.
+    ``continue_id`` (the id of a stored reply, one cut off at the token limit)
+    asks for more of that reply: the same message grows, and ``text`` starts
+    with what it already said (``user_text`` is not used).
     ``source`` is where a new chat started; ``history`` another backend (a
     throwaway one for a chat not saved)."""
 
@@ -61,6 +64,7 @@ class Turn:
         model: Path | None = None,
         after: str | None = None,
         reply_to: str | None = None,
+        continue_id: str | None = None,
         source: str | None = None,
         history: HistoryBackend | None = None,
     ) -> None:
@@ -71,13 +75,20 @@ class Turn:
         # One identity: two repositories may both ship x-Q4_K_M.gguf.
         self.model_name = app.model_name(self.model)
         self.text = ""
+        if continue_id is not None and chat_id is None:
+            raise ValueError("a reply to continue needs its chat")
         if chat_id is None:
             chat_id = history.create_chat(title=title_from(user_text), model=self.model_name,
                                           source=source, system=system)
             previous: list[ChatMessage] = []
         else:
             chat = history.load_chat(chat_id)
-            if reply_to is not None:
+            if continue_id is not None:
+                previous = active_path(chat.tree, continue_id)
+                if (len(previous) < 2 or previous[-1].id != continue_id
+                        or previous[-1].role != "assistant"):
+                    raise ValueError(f"chat '{chat_id}' has no reply '{continue_id}' to continue")
+            elif reply_to is not None:
                 previous = active_path(chat.tree, reply_to)
                 if not previous or previous[-1].id != reply_to or previous[-1].role != "user":
                     raise ValueError(f"chat '{chat_id}' has no user message '{reply_to}'")
@@ -88,6 +99,18 @@ class Turn:
             else:
                 previous = chat.messages
         self.result = TurnResult(chat_id)
+        if continue_id is not None:
+            self.reply = previous.pop()
+            self.user = previous[-1]
+            self.text = self.reply.content
+            # Streaming again: the backends append the new pieces to this message.
+            self.reply.interrupted = True
+            history.append_message(chat_id, self.reply)
+            messages = [{"role": m.role, "content": m.content} for m in previous if m.content]
+            messages.append({"role": "assistant", "content": self.reply.content})
+            self._stream = app.engine.chat(messages, params, model=self.model, chat_id=chat_id,
+                                           continue_reply=True)
+            return
         if reply_to is not None:
             self.user = previous.pop()  # stored, filtered already: asked again as it was
         else:

@@ -136,24 +136,40 @@ def run_turn(
     *,
     model_name: str,
     bos_text: str,
+    continue_reply: bool = False,
 ) -> Iterator[Token | Done]:
+    """Decode a reply to ``messages``. ``continue_reply``: the last message is a
+    reply cut off (by the token limit); the prompt is the conversation before it
+    with the assistant's turn opened and that reply's text after it, so the model
+    goes on with the same reply, and the KV prefix, which holds it, is reused."""
     started = time.perf_counter()
+    partial = ""
+    if continue_reply:
+        if not messages or messages[-1].get("role") != "assistant":
+            raise EngineError("nothing to continue: the last message is not a reply")
+        partial = str(messages[-1].get("content") or "")
+        messages = messages[:-1]
+
+    def render(kept: list[dict[str, Any]]) -> str:
+        # Rendered before the open reply, not with it: templates close every turn.
+        return fmt.render(kept) + partial
+
     n_ctx = llama.n_ctx()
     reserve = min(params.max_tokens, max(16, n_ctx // 4))
     counted: dict[int, list[int]] = {}  # prompt tokens by the number of messages kept
 
     def count(kept: list[dict[str, Any]]) -> int:
-        counted[len(kept)] = tokenize_prompt(llama, fmt.render(kept), bos_text)
+        counted[len(kept)] = tokenize_prompt(llama, render(kept), bos_text)
         return len(counted[len(kept)])
 
-    prompt = fmt.render(messages)
+    prompt = render(messages)
     if len(prompt.encode("utf-8")) + 1 <= n_ctx - reserve:
         # Every token is at least one byte (and BOS one more): it fits, count nothing.
         tokens = tokenize_prompt(llama, prompt, bos_text)
     else:
         messages = fit_messages(messages, count, n_ctx - reserve,
                                 lower_bound=lambda m: content_tokens(llama, m.get("content") or ""))
-        tokens = counted.get(len(messages)) or tokenize_prompt(llama, fmt.render(messages), bos_text)
+        tokens = counted.get(len(messages)) or tokenize_prompt(llama, render(messages), bos_text)
     cached = cached_prefix(llama, tokens)
     if cached == len(tokens):
         cached -= 1  # decode the last prompt token again for fresh logits
@@ -167,7 +183,7 @@ def run_turn(
     received = 0  # every sampled token, end-of-turn included: each cost a decode
     first_at: float | None = None
     stop_reason = "length"
-    leading = not fmt.raw
+    leading = not fmt.raw and not partial  # a continuation keeps its first space
     native = Decoder(llama, params)
     try:
         first = native.start(tokens, max(cached, 0))

@@ -105,6 +105,7 @@ class _Chat:
     model: Path | None
     chat_id: str | None
     raw: bool = False
+    continue_reply: bool = False
     stream: ChatStream = field(default_factory=ChatStream)
 
 
@@ -164,10 +165,12 @@ class Engine:
         model: Path | None = None,
         chat_id: str | None = None,
         raw: bool = False,
+        continue_reply: bool = False,
     ) -> ChatStream:
         """A reply to ``messages``; ``raw``: no chat template, the messages' text
-        is the prompt as given (a plain completion)."""
-        job = _Chat(list(messages), params or GenParams(), model, chat_id, raw)
+        is the prompt as given (a plain completion); ``continue_reply``: more of
+        the reply that ends ``messages`` (one cut off at the token limit)."""
+        job = _Chat(list(messages), params or GenParams(), model, chat_id, raw, continue_reply)
         self._jobs.put(job)
         return job.stream
 
@@ -312,6 +315,7 @@ class Engine:
             for event in run_turn(
                 self._model.llama, fmt, job.messages, job.params, stream._cancel,
                 model_name=self._loaded.name if self._loaded else "", bos_text=self._bos,
+                continue_reply=job.continue_reply,
             ):
                 stream._put(event)
                 if isinstance(event, Token):
@@ -325,7 +329,10 @@ class Engine:
             stream._close()
         if finished and job.chat_id is not None and self._jobs.empty():
             self._state = "idle"  # the reply is over, whatever is decoded now
-            self._warm(fmt, job.messages, "".join(reply))
+            before, said = job.messages, ""
+            if job.continue_reply:  # the whole reply is what the next turn follows
+                before, said = job.messages[:-1], str(job.messages[-1].get("content") or "")
+            self._warm(fmt, before, said + "".join(reply))
 
     def _warm(self, fmt: ChatFormat, messages: list[dict[str, Any]], reply: str) -> None:
         """After the stream has closed: the next turn's opening, decoded while the
