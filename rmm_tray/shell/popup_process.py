@@ -51,7 +51,11 @@ PROBES = {
     "stream_times": "window.rmm ? window.rmm.streamTimes : null",
     # The prompt form, the "/" picker and the builder, as shown (web/prompts.js).
     "prompts": "window.rmmPrompts ? window.rmmPrompts.probe() : null",
+    # "visible" while the window is shown (WebKit follows the widget's mapping).
+    "visibility": "document.visibilityState",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
+    # The cut-off notes and the Continue button, as shown (web/continue.js).
+    "continue": "window.rmm && window.rmm.continueProbe ? window.rmm.continueProbe() : null",
     # Versions, the edit state and the History view, as shown (web/history.js).
     "history": "window.rmm && window.rmm.history ? window.rmm.history.probe() : null",
     "state": "document.getElementById('state').textContent + '|' + document.getElementById('model').value",
@@ -382,7 +386,10 @@ def main(argv: list[str]) -> int:
 
     window.events.closing += on_closing
     # On the GTK thread, after the web view exists and before the page loads.
-    window.events.before_show += lambda: webkit_tuning.tune(popup_geometry.gtk_parts(window)[1])
+    def before_show() -> None:  # pywebview keeps what handlers return in a set
+        webkit_tuning.tune(popup_geometry.gtk_parts(window)[1])
+
+    window.events.before_show += before_show
     webview.start(lambda: threading.Thread(target=link.run, daemon=True).start(),
                   gui="gtk" if sys.platform.startswith("linux") else None, private_mode=True)
     return 0

@@ -42,7 +42,9 @@ ENV = {
 }
 
 # Settings of WebKitSettings the page does not use; a name this WebKit lacks
-# (they come and go between versions) is skipped.
+# (they come and go between versions) is skipped. Deprecated ones (DNS
+# prefetching, hyperlink auditing, the offline cache) already do nothing and
+# only warn when touched; pywebview's private mode turns web storage off.
 OFF = (
     "enable_webgl",
     "enable_media",
@@ -54,13 +56,6 @@ OFF = (
     "enable_webrtc",
     "enable_page_cache",
     "enable_developer_extras",
-    "enable_offline_web_application_cache",
-    "enable_html5_database",
-    "enable_html5_local_storage",
-    "enable_java",
-    "enable_plugins",
-    "enable_hyperlink_auditing",
-    "enable_dns_prefetching",
     "enable_back_forward_navigation_gestures",
 )
 
