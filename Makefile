@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	touch $@
 
 run: setup
+	@sh scripts/offer-launcher.sh $(BIN)/rmm-tray
 	$(BIN)/rmm-tray
 
 test: setup
