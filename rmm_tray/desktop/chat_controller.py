@@ -161,6 +161,10 @@ class ChatController:
         """Another reply to the last question; the earlier ones stay as versions."""
         return self._spawn("regenerate", self._redo, None, None)
 
+    def continue_reply(self, message_id: str) -> "Future[Any]":
+        """More of the last reply, cut off at the token limit: the same message grows."""
+        return self._spawn("continue", self._run_turn, None, False, None, message_id)
+
     def edit_last(self, text: str) -> "Future[Any]":
         return self._spawn("edit", self._redo, "", text)
 
@@ -234,7 +238,8 @@ class ChatController:
     def _redo(self, edit_id: str | None, new_text: str | None) -> None:
         self._run_turn(new_text, redo=True, edit_id=edit_id)
 
-    def _start_turn(self, text: str | None, redo: bool, edit_id: str | None = None) -> "Turn | None":
+    def _start_turn(self, text: str | None, redo: bool, edit_id: str | None = None,
+                    continue_id: str | None = None) -> "Turn | None":
         """Under the lock, after any turn still running has ended: for a redo,
         take the replaced messages off the page (history keeps them as versions);
         store the user's message, queue the reply. ``edit_id`` "" is the last question."""
@@ -257,10 +262,22 @@ class ChatController:
                 start = chat.messages.index(target) + (1 if edit_id is None else 0)
                 for m in chat.messages[start:]:
                     self.emit({"type": "remove", "id": m.id})
+            if continue_id is not None:
+                if self.chat_id is None:
+                    return None
+                shown = self.app.history.load_chat(self.chat_id).messages
+                if not shown or shown[-1].id != continue_id or shown[-1].role != "assistant":
+                    self._show_chat(self.chat_id, keep_focus=True)  # a stale button: redraw
+                    return None  # only the last reply goes on
+                # The reply streams again from its start, so it is drawn anew.
+                self.emit({"type": "remove", "id": continue_id})
             model = self.current_model()
             params = self.app.gen_params(model)  # the model's own sampling defaults, if it has any
             self.last_error = None
-            if redo and edit_id is None:
+            if continue_id is not None:
+                turn = Turn(self.app, "", params, chat_id=self.chat_id, model=model,
+                            continue_id=continue_id)
+            elif redo and edit_id is None:
                 turn = Turn(self.app, "", params, chat_id=self.chat_id, model=model,
                             reply_to=target.id)
             elif redo:
@@ -282,10 +299,11 @@ class ChatController:
         self.emit({"type": "error", "message": NO_MODEL, "actions": ["get_model", "import_file"],
                    "text": text})
 
-    def _run_turn(self, text: str | None, redo: bool = False, edit_id: str | None = None) -> None:
+    def _run_turn(self, text: str | None, redo: bool = False, edit_id: str | None = None,
+                  continue_id: str | None = None) -> None:
         from rmm_tray.engine import Done, Failed, Token
 
-        turn = self._start_turn(text, redo, edit_id)
+        turn = self._start_turn(text, redo, edit_id, continue_id)
         if turn is None:
             return
         try:
