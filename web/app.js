@@ -322,6 +322,7 @@ window.rmm = {
   call, setView, streamTimes, toolButton,
   onMessage(fn) { messageHooks.push(fn); },
   isGenerating() { return generating; },
+  setGenerating,  // continue.js: Continue starts a reply as Regenerate does
   editSent() {}, editAgain() {},  // history.js: the edit state
 };
 
