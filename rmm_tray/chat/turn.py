@@ -34,6 +34,16 @@ class TurnResult:
     error: str | None = None
 
 
+def engine_messages(branch: list[ChatMessage], system: str | None) -> list[dict[str, str]]:
+    """The branch as the engine reads it. ``system``, the chat's own system prompt
+    when it has one ("" for none), stands in for the system messages stored."""
+    out = [{"role": m.role, "content": m.content} for m in branch
+           if m.content and not (system is not None and m.role == "system")]
+    if system:
+        out.insert(0, {"role": "system", "content": system})
+    return out
+
+
 class Turn:
     """Iterate for engine events; ``result`` is filled when the iteration ends.
     ``cancel()`` stops the reply at the next token and keeps what was said.
@@ -81,8 +91,12 @@ class Turn:
             chat_id = history.create_chat(title=title_from(user_text), model=self.model_name,
                                           source=source, system=system)
             previous: list[ChatMessage] = []
+            override = None
         else:
             chat = history.load_chat(chat_id)
+            # The chat's own system prompt, edited in the popup, is what the model
+            # reads from now on, whatever system message the branch stored.
+            override = chat.system
             if continue_id is not None:
                 previous = active_path(chat.tree, continue_id)
                 if (len(previous) < 2 or previous[-1].id != continue_id
@@ -106,7 +120,7 @@ class Turn:
             # Streaming again: the backends append the new pieces to this message.
             self.reply.interrupted = True
             history.append_message(chat_id, self.reply)
-            messages = [{"role": m.role, "content": m.content} for m in previous if m.content]
+            messages = engine_messages(previous, override)
             messages.append({"role": "assistant", "content": self.reply.content})
             self._stream = app.engine.chat(messages, params, model=self.model, chat_id=chat_id,
                                            continue_reply=True)
@@ -124,11 +138,7 @@ class Turn:
                 last = prompt.id
             self.user = ChatMessage("user", user_text, parent=last)
             history.append_message(chat_id, self.user)
-        messages = [
-            {"role": m.role, "content": m.content}
-            for m in previous
-            if m.content
-        ]
+        messages = engine_messages(previous, override)
         messages.append({"role": "user", "content": self.user.content})
         self.reply = ChatMessage("assistant", "", model=self.model_name, interrupted=True,
                                  parent=self.user.id)

@@ -68,6 +68,14 @@ def chat_events(chat: Chat) -> list[dict[str, Any]]:
     return out
 
 
+def chat_system(chat: Chat) -> str:
+    """The system prompt the chat's next turn uses: its own field, else the first
+    system message of the branch shown (chats stored before the field was kept)."""
+    if chat.system is not None:
+        return chat.system
+    return next((m.content for m in chat.messages if m.role == "system"), "")
+
+
 def streaming_event(reply_id: str, blocks: str, tail: str, tokens: int = 0) -> dict[str, Any]:
     """A batch of a streaming reply: the HTML of the Markdown blocks completed
     since the last batch (the page appends it) and of the unfinished tail (it
@@ -85,6 +93,8 @@ class ChatController:
         self.emit = emit
         self.on_state = on_state or (lambda: None)
         self.chat_id: str | None = None
+        #: The system prompt typed for a chat not started yet: its first turn uses it.
+        self.new_system: str | None = None
         self.model: Path | None = None
         self._turn: Turn | None = None
         # Held only while a turn is set up; a turn waits here for the one before to end.
@@ -183,9 +193,22 @@ class ChatController:
         self.app.history.update_chat(self.chat_id, current=newest_leaf(chat, message_id))
         self._show_chat(self.chat_id, keep_focus=True)
 
+    def set_system(self, text: str) -> None:
+        """The chat's system prompt, as edited in its header: stored with the chat
+        (its ``system`` field, which the next turn reads; "" for none), or kept
+        for the first turn of a chat not started yet."""
+        text = text.strip()
+        if self.chat_id is None:
+            self.new_system = text or None
+        else:
+            self.app.history.update_chat(self.chat_id, system=text)
+        self.emit({"type": "chat_system", "chat_id": self.chat_id, "text": text})
+
     def new_chat(self) -> None:
         self.stop()
         self.chat_id = None
+        self.new_system = None
+        self.emit({"type": "chat_system", "chat_id": None, "text": ""})
         self.emit({"type": "chat", "chat_id": None, "messages": []})
         self.emit({"type": "focus"})
 
@@ -200,6 +223,7 @@ class ChatController:
     def _show_chat(self, chat_id: str, keep_focus: bool = False) -> Chat:
         chat = self.app.history.load_chat(chat_id)
         self.chat_id = chat.id
+        self.emit({"type": "chat_system", "chat_id": chat.id, "text": chat_system(chat)})
         self.emit({"type": "chat", "chat_id": chat.id, "messages": chat_events(chat),
                    "keep_focus": keep_focus})
         return chat
@@ -287,7 +311,8 @@ class ChatController:
             else:
                 assert text is not None
                 turn = Turn(self.app, text, params, chat_id=self.chat_id, model=model,
-                            source="popup")
+                            source="popup", system=self.new_system if self.chat_id is None else None)
+                self.new_system = None
             self._turn = turn
             self.chat_id = turn.chat_id
             return turn

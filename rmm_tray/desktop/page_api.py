@@ -50,6 +50,8 @@ PAGE_API: dict[str, PageMethod] = {
     "regenerate": _m(CHAT, "regenerate"),
     # More of the last reply, cut off at the token limit (web/continue.js).
     "continue_reply": _m(CHAT, "continue_reply", "message_id:text"),
+    # The chat's system prompt, edited in its header (web/system.js).
+    "set_system": _m(CHAT, "set_system", "text:text"),
     "edit_last": _m(CHAT, "edit_last", "text:text"),
     # Versions: send an edit of a question as a new branch; show another version.
     "edit_message": _m(CHAT, "edit_message", "message_id:text", "text:text"),

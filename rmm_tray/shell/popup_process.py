@@ -54,6 +54,8 @@ PROBES = {
     # "visible" while the window is shown (WebKit follows the widget's mapping).
     "visibility": "document.visibilityState",
     "focus": "document.hasFocus() && document.activeElement ? document.activeElement.id : null",
+    # The chat's system prompt in its header and its editor (web/system.js).
+    "system": "window.rmm && window.rmm.systemProbe ? window.rmm.systemProbe() : null",
     # The cut-off notes and the Continue button, as shown (web/continue.js).
     "continue": "window.rmm && window.rmm.continueProbe ? window.rmm.continueProbe() : null",
     # Versions, the edit state and the History view, as shown (web/history.js).
@@ -231,7 +233,11 @@ class CoreLink:
             # The page may go back to the chat (ui.open_on). Off this thread: a hide
             # can come from the window's own close button, on the GTK thread, where
             # evaluate_js would wait for the loop it blocks.
-            threading.Thread(target=self.to_page, args=({"type": "hidden"},), daemon=True).start()
+            threading.Thread(target=self._hidden, daemon=True).start()
+
+    def _hidden(self) -> None:
+        self.to_page({"type": "hidden"})
+        webkit_tuning.trim()  # at rest again: what the shown page freed goes back
 
     def _quit(self) -> None:
         self.quitting = True
@@ -390,6 +396,7 @@ def main(argv: list[str]) -> int:
         webkit_tuning.tune(popup_geometry.gtk_parts(window)[1])
 
     window.events.before_show += before_show
+    window.events.loaded += webkit_tuning.trim
     webview.start(lambda: threading.Thread(target=link.run, daemon=True).start(),
                   gui="gtk" if sys.platform.startswith("linux") else None, private_mode=True)
     return 0
