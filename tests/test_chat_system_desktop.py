@@ -75,6 +75,9 @@ def test_edit_the_system_prompt_by_keyboard(screen: Screen, home_with_model: Pat
         screen.key("ctrl+a")
         screen.type("Be a pirate.")
         shoot(screen, wid, Path(SHOTS or tmp_path) / "system-prompt-editing-dark.png")
+        screen.run("xdotool", "windowsize", wid, "360", "640")
+        wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
+        shoot(screen, wid, Path(SHOTS or tmp_path) / "system-prompt-editing-360-dark.png")
         screen.key("Escape")
         header(app, shown=True, text="Answer in French.", editing=None, focus="input")
         assert screen.visible_popups(), "Esc ended the edit; it did not hide the popup"

@@ -79,5 +79,23 @@ def test_a_cut_off_reply_goes_on_with_alt_c(screen: Screen, home_with_model: Pat
         assert len(after["content"]) > len(before["content"])
         msgs = app.probe("messages")
         assert len(msgs) == 2 and msgs[-1]["text"].startswith(first["text"].rstrip()[:20])
+
+        # Cut off again: Continue is back, and a click on it goes on once more.
+        second = wait_for(lambda: cut_and_offered(app), 60, "Continue again")
+        screen.run("xdotool", "windowsize", wid, "360", "640")
+        wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
+        shoot(screen, wid, Path(SHOTS or tmp_path) / "continue-360-dark.png")
+        second = wait_for(lambda: cut_and_offered(app), 10, "Continue at 360 px")
+        info = screen.run("xwininfo", "-id", wid).stdout
+        at = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
+              if line.strip().startswith(("Absolute upper-left X", "Absolute upper-left Y")))}
+        r = second["button"]["rect"]
+        screen.run("xdotool", "mousemove", str(int(at["Absolute upper-left X"] + r["x"] + r["width"] / 2)),
+                   str(int(at["Absolute upper-left Y"] + r["y"] + r["height"] / 2)), "click", "1")
+        wait_for(lambda: len(app.probe("messages")[-1]["text"]) > len(second["text"])
+                 and not app.probe("messages")[-1]["streaming"], 120, "the reply to go on again")
+        last = stored_reply(app)
+        assert last["id"] == before["id"] and last["content"].startswith(after["content"])
+        assert len(last["content"]) > len(after["content"])
     finally:
         app.close()

@@ -56,7 +56,8 @@
       notes: Array.from(messages.querySelectorAll(".msg .cut-note")).map((n) => ({
         id: n.closest(".msg").dataset.id, text: n.querySelector("span").textContent })),
       button: button ? { id: button.closest(".msg").dataset.id, text: button.textContent,
-                         title: button.title } : null,
+                         title: button.title, rect: (({ x, y, width, height }) => ({ x, y, width, height }))(
+                           button.getBoundingClientRect()) } : null,
     };
   };
 
