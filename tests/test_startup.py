@@ -121,6 +121,8 @@ def test_only_the_named_command_is_built() -> None:
     every = list(dict.fromkeys(COMMANDS.values()))
     assert _wanted_modules(["--help"]) == every and _wanted_modules(["-h"]) == every
     assert _wanted_modules(["chast"]) == every  # argparse's error lists every choice
+    assert _wanted_modules(["-h", "chats"]) == every  # the top level's help
+    assert _wanted_modules(["chats", "--help"]) == ["chats_cmd"]  # the command's own
 
 
 def test_help_and_a_typo_still_list_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -40,11 +40,12 @@ def _wanted_modules(argv: Sequence[str] | None) -> list[str]:
     every = list(dict.fromkeys(COMMANDS.values()))
     if argv is None:
         return every
-    command = next((a for a in argv if not a.startswith("-")), None)
-    if command is None:
-        helping = any(a == "-h" or len(a) > 2 and "--help".startswith(a) for a in argv)
-        return every if helping else []
-    return [COMMANDS[command]] if command in COMMANDS else every
+    for a in argv:
+        if a == "-h" or len(a) > 2 and "--help".startswith(a):
+            return every  # the top level's help (a command's own comes after its name)
+        if not a.startswith("-"):
+            return [COMMANDS[a]] if a in COMMANDS else every
+    return []
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
