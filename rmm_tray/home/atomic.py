@@ -12,7 +12,6 @@ made at the same time all land instead of the last writer's only.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +45,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     # the linked file (the one the person keeps) unchanged.
     path = real_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # here: it pulls in shutil and its compressors, ~10 ms a CLI start need not pay
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

@@ -17,7 +17,6 @@ from typing import Any
 
 from rmm_tray.errors import RmmError
 from rmm_tray.home.atomic import atomic_write_text
-from rmm_tray.models.download_checks import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +84,8 @@ def install_starter(models_dir: Path, state_dir: Path) -> Path | None:
     partial = target.with_name(f"{target.name}.{os.getpid()}.part")
     log.info("copying the starter model into %s", models_dir)
     try:
+        from rmm_tray.models.download_checks import sha256_file  # hashlib: only when copying
+
         starter.assemble(partial, overwrite=True)
         # assemble() checks too; this keeps the promise even if the package changes.
         if sha256_file(partial) != starter.EXPECTED_SHA256:
