@@ -45,7 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     # the linked file (the one the person keeps) unchanged.
     path = real_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile  # here: it pulls in shutil and its compressors, ~10 ms a CLI start need not pay
+    import tempfile  # here: it pulls in random and shutil, which a command that only reads need not pay
 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
