@@ -119,7 +119,7 @@ def test_plugin_template_works_in_chat(home_with_model: Path, plugin_site: Path)
     assert shown["messages"][0]["content"] == "Write a HAIKU about rain."
 
     missing = run_cli("chat", "-t", "haiku", env=env)
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # a usage error, naming what is missing
     assert "template 'haiku' needs --var topic=..." in missing.stderr
 
 
