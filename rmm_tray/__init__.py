@@ -38,10 +38,12 @@ if TYPE_CHECKING:
     )
     from rmm_tray.chat.prompt_model import PromptBlock, PromptVariable, VariableSpec
     from rmm_tray.chat.templates import PromptTemplate, TemplateError
+    from rmm_tray.engine.types import EngineError
     from rmm_tray.errors import RmmError
     from rmm_tray.home.files import NotRegularFile, file_kind, open_regular
     from rmm_tray.hooks.app_api import PluginApp
     from rmm_tray.hooks.doctor import DoctorCheck
+    from rmm_tray.hooks.engines import ChatEngine, EngineUsage
     from rmm_tray.hooks.menu import MenuItem
     from rmm_tray.hooks.specs import hookimpl
     from rmm_tray.models.gguf import quantization_from_name
@@ -76,6 +78,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "rmm_tray.home.files": ("NotRegularFile", "file_kind", "open_regular"),
     "rmm_tray.hooks.app_api": ("PluginApp",),
     "rmm_tray.hooks.doctor": ("DoctorCheck",),
+    "rmm_tray.engine.types": ("EngineError",),
+    "rmm_tray.hooks.engines": ("ChatEngine", "EngineUsage"),
     "rmm_tray.hooks.menu": ("MenuItem",),
     "rmm_tray.hooks.specs": ("hookimpl",),
     "rmm_tray.models.gguf": ("quantization_from_name",),
@@ -105,11 +109,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "CHAT_FIELDS",
     "Chat",
+    "ChatEngine",
     "ChatMessage",
     "ChatNotFound",
     "ChatSummary",
     "DoctorCheck",
     "DownloadCancelled",
+    "EngineError",
+    "EngineUsage",
     "HistoryBackend",
     "HistoryError",
     "LocalModelCandidate",

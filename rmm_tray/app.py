@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rmm_tray.chat.drafts import MessageDraft
     from rmm_tray.chat.templates import PromptTemplate
     from rmm_tray.engine import Engine, EngineSettings, EngineStatus, GenParams, LoadedModel
+    from rmm_tray.hooks.engines import ChatEngine
     from rmm_tray.models.downloads import Downloader
     from rmm_tray.models.sources import ModelSource
 
@@ -166,8 +167,58 @@ class App:
 
     # -- engine --------------------------------------------------------------
 
-    def model_name(self, model: Path) -> str:
-        """A model's name in config.toml and the CLI (its path in models/)."""
+    @cached_property
+    def engines(self) -> dict[str, "ChatEngine"]:
+        """Plugins' chat engines by name (their models are named ENGINE:MODEL)."""
+        from rmm_tray.hooks.engines import SEPARATOR, ChatEngine
+
+        found: dict[str, ChatEngine] = {}
+        for plugin, engine in self.plugins.collect(
+            "register_engines", lambda o: isinstance(o, ChatEngine), "ChatEngine", app=self,
+        ):
+            name = str(engine.name)
+            if not name or SEPARATOR in name or "/" in name or name in found:
+                log.warning("plugin %s: engine name %r is empty, taken or holds ':' or '/'; skipped",
+                            plugin, name)
+                continue
+            found[name] = engine
+        return found
+
+    def resolve_model(self, ref: str) -> "Path | str":
+        """What ``-m REF`` names: ENGINE:MODEL for a plugin's engine (a str), else a
+        local model file (see ``models.store.resolve_model``)."""
+        from rmm_tray.hooks.engines import split_name
+        from rmm_tray.models.store import resolve_model
+
+        parts = split_name(ref)
+        if parts is not None and parts[0] in self.engines:
+            return ref
+        return resolve_model(ref, self.home.models)
+
+    def chat(self, messages: list[dict[str, str]], params: "GenParams", *, model: "Path | str",
+             chat_id: str | None = None, continue_reply: bool = False) -> Any:
+        """The reply's stream: from a plugin's engine for ENGINE:MODEL, else from
+        the local engine. The one switch between them; the chat path is the same."""
+        if isinstance(model, str):
+            from rmm_tray.engine.types import EngineError
+            from rmm_tray.hooks.engines import EngineStream, split_name
+
+            parts = split_name(model)
+            engine = self.engines.get(parts[0]) if parts else None
+            if engine is None or parts is None:
+                raise EngineError(f"no engine serves '{model}'; see 'rmm-tray remote list'")
+            if continue_reply:
+                # An OpenAI server answers a new turn; it cannot grow the last one.
+                raise EngineError(f"{parts[0]}: Continue works with local models only")
+            return EngineStream(engine, messages, params, parts[1])
+        return self.engine.chat(messages, params, model=model, chat_id=chat_id,
+                                continue_reply=continue_reply)
+
+    def model_name(self, model: "Path | str") -> str:
+        """A model's name in config.toml and the CLI (its path in models/, or
+        ENGINE:MODEL for a plugin's engine)."""
+        if isinstance(model, str):
+            return model
         from rmm_tray.models.store import model_name
 
         return model_name(model, self.home.models)

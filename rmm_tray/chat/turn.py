@@ -71,7 +71,7 @@ class Turn:
         *,
         chat_id: str | None = None,
         system: str | None = None,
-        model: Path | None = None,
+        model: Path | str | None = None,
         after: str | None = None,
         reply_to: str | None = None,
         continue_id: str | None = None,
@@ -122,8 +122,8 @@ class Turn:
             history.append_message(chat_id, self.reply)
             messages = engine_messages(previous, override)
             messages.append({"role": "assistant", "content": self.reply.content})
-            self._stream = app.engine.chat(messages, params, model=self.model, chat_id=chat_id,
-                                           continue_reply=True)
+            self._stream = app.chat(messages, params, model=self.model, chat_id=chat_id,
+                                    continue_reply=True)
             return
         if reply_to is not None:
             self.user = previous.pop()  # stored, filtered already: asked again as it was
@@ -142,8 +142,8 @@ class Turn:
         messages.append({"role": "user", "content": self.user.content})
         self.reply = ChatMessage("assistant", "", model=self.model_name, interrupted=True,
                                  parent=self.user.id)
-        self._stream: ChatStream = app.engine.chat(messages, params, model=self.model,
-                                                   chat_id=chat_id)
+        # app.chat routes ENGINE:MODEL to a plugin's engine, anything else to llama.cpp.
+        self._stream: ChatStream = app.chat(messages, params, model=self.model, chat_id=chat_id)
 
     _history: HistoryBackend | None = None
 

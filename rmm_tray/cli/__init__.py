@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "logs": "logs_cmd",
     "desktop": "launcher_cmd",
     "serve": "serve_cmd",
+    "remote": "remote_cmd",
 }
 
 

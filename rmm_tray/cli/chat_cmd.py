@@ -160,9 +160,7 @@ def _params(app: Any, args: argparse.Namespace, model: Any) -> Any:
 
 
 def _model(app: Any, ref: str | None) -> Any:
-    from rmm_tray.models.store import resolve_model
-
-    return resolve_model(ref, app.home.models) if ref else app.default_model()
+    return app.resolve_model(ref) if ref else app.default_model()
 
 
 def _chat_id(app: Any, ref: str | None) -> str | None:

@@ -15,6 +15,8 @@ def add_parser(sub: Any) -> None:
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     ls = msub.add_parser("list", help="models in the models/ folder")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--all", action="store_true",
+                    help="also the models of plugins' engines (remote servers), as ENGINE:MODEL")
     ls.set_defaults(run=run_list)
     disc = msub.add_parser("discover", help="GGUF files other apps downloaded (Hugging Face cache, "
                            "LM Studio, Ollama) that can be imported")
@@ -46,10 +48,13 @@ def run_list(args: argparse.Namespace) -> int:
         default = app.default_model()
     except ModelNotFound:
         default = None
+    remote = _engine_models(app) if getattr(args, "all", False) else []
     if args.json:
-        print_json([{**m.to_dict(), "default": m.path == default} for m in models])
+        print_json([{**m.to_dict(), "default": m.path == default} for m in models]
+                   + [{"name": name, "engine": e.engine} for e in remote for name in e.models]
+                   + [{"engine": e.engine, "error": e.error} for e in remote if e.error])
         return 0
-    if not models:
+    if not models and not remote:
         print("No models yet. Add one with: rmm-tray models import PATH "
               "(or see what other apps downloaded: rmm-tray models discover)")
         return 0
@@ -65,8 +70,18 @@ def run_list(args: argparse.Namespace) -> int:
             i.context_length if i else "",
             m.error or ("linked" if m.linked else ""),
         ])
+    for e in remote:
+        rows.extend(["  " + name, "", "", "", "", "", f"on {e.label}"] for name in e.models)
+        if e.error:
+            rows.append(["  " + e.engine + ":", "", "", "", "", "", e.error])
     print_table(["  NAME", "SIZE", "ARCH", "QUANT", "PARAMS", "CONTEXT", "NOTE"], rows)
     return 0
+
+
+def _engine_models(app: App) -> list[Any]:
+    from rmm_tray.hooks.engines import engine_models
+
+    return engine_models(app.engines)
 
 
 def run_discover(args: argparse.Namespace) -> int:

@@ -163,12 +163,15 @@ _WARNED: set[str] = set()
 #: Tables whose keys belong to someone else: plugins' own and per-model tables
 #: (checked on their own).
 _OPEN_TABLES = ("plugins", "models")
+#: Arrays of tables with no defaults, read by their plugin: [[remote]] servers.
+_OPEN_ARRAYS = ("remote",)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if key not in base and where.rstrip(".") not in _OPEN_TABLES:
+        if key not in base and where.rstrip(".") not in _OPEN_TABLES and (
+                where or key not in _OPEN_ARRAYS):
             _warn_unknown(f"[{where.rstrip('.')}] {key}" if where else key)
         if isinstance(out.get(key), dict):
             if not isinstance(value, dict):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rmm_tray.chat.templates import PromptTemplate
     from rmm_tray.hooks.app_api import PluginApp
     from rmm_tray.hooks.doctor import DoctorCheck
+    from rmm_tray.hooks.engines import ChatEngine
     from rmm_tray.hooks.menu import MenuItem
     from rmm_tray.models.sources import ModelSource
 
@@ -55,6 +56,13 @@ def register_history_backends(register: Callable[["HistoryBackend"], None], app:
     """Add chat-history backends: call ``register(backend)`` with a ``HistoryBackend``;
     the user picks one by its ``name`` in config.toml (``[history] backend``).
     ``app.home.chats`` is the folder the default backend uses."""
+
+
+@hookspec
+def register_engines(register: Callable[["ChatEngine"], None], app: "PluginApp") -> None:
+    """Add chat engines beside the built-in llama.cpp one: call ``register(engine)``
+    with a ``ChatEngine``; its models are named ``ENGINE:MODEL``. Do not ask the
+    network here: ``models()`` is called when a list is shown."""
 
 
 @hookspec
