@@ -200,6 +200,11 @@ def test_a_server_sending_garbage_is_one_line(local: Path) -> None:
         assert proc.returncode == 1
         assert error_line(proc) == ("rmm-tray: error: junk: the server's reply is not an OpenAI "
                                     "event stream (it began '<html><body>Welcome to nginx!</body></ht')")
+        # The same server spoken to with TLS, which it does not speak: one line too.
+        tls = cli(local, "remote", "add", "tls", url.replace("http:", "https:"))
+        assert tls.returncode == 1
+        assert error_line(tls).startswith(f"rmm-tray: error: tls: TLS failed for "
+                                          f"{url.replace('http:', 'https:')}/v1: ")
     finally:
         server.shutdown()
 

@@ -165,3 +165,27 @@ def test_a_bad_remote_table_leaves_the_app_working(home: Path, caplog) -> None:
     with caplog.at_level("WARNING"):
         assert app.engines == {}
     assert "[[remote]] number 1 needs a name of letters" in caplog.text
+
+
+def test_the_popup_picks_a_remote_model_and_its_reply_lands_in_history(home: Path) -> None:
+    import conftest
+    from desktop_helpers import wait_for
+    from rmm_tray.desktop.chat_controller import ChatController
+
+    app = make_app(home, Scripted(["Hello", " from", " the", " box"]))
+    page = conftest.Page()
+    ctl = ChatController(app, page)
+    ctl.refresh_engines()
+    wait_for(lambda: "box:big" in ctl.state_event()["models"], 10)
+    assert ctl.state_event()["models"][-2:] == ["box:big", "box:bigger"]  # the picker's list
+    ctl.set_model("box:big").result(10)
+    assert page.of("state")[-1]["model"] == "box:big"
+    ctl.send("Hi").result(10)
+    replies = [e["message"] for e in page.of("message")
+               if e["message"]["role"] == "assistant" and not e["message"]["streaming"]]
+    assert replies and replies[-1]["stats"]["model"] == "box:big"
+    chat = app.history.load_chat(ctl.chat_id)
+    assert [(m.role, m.content) for m in chat.messages] == [
+        ("user", "Hi (filtered)"), ("assistant", "HELLO FROM THE BOX")]
+    assert app.loaded is None  # no local model was loaded for it
+    app.close()

@@ -96,6 +96,11 @@ class ChatController:
         #: The system prompt typed for a chat not started yet: its first turn uses it.
         self.new_system: str | None = None
         self.model: Path | None = None
+        #: A plugin engine's model (ENGINE:MODEL) chosen in the picker or the tray:
+        #: the next replies come from it; None for the local model.
+        self.remote: str | None = None
+        #: The engines' models as last asked (asking is a network round trip).
+        self._remote_names: list[str] = []
         self._turn: Turn | None = None
         # Held only while a turn is set up; a turn waits here for the one before to end.
         self._idle = threading.Condition()
@@ -104,9 +109,27 @@ class ChatController:
     # -- state ---------------------------------------------------------------
 
     def models(self) -> list[str]:
-        return [m.name for m in list_models(self.app.home.models, read_metadata=False)]
+        local = [m.name for m in list_models(self.app.home.models, read_metadata=False)]
+        return local + [n for n in self._remote_names if n not in local]
 
-    def current_model(self) -> Path | None:
+    def refresh_engines(self) -> None:
+        """Ask the plugins' engines for their models again (in the background: a
+        slow server must not hold up the popup), then show the new list."""
+        if self.app.engines:
+            self._spawn("engine models", self._refresh_engines)
+
+    def _refresh_engines(self) -> None:
+        from rmm_tray.hooks.engines import engine_models
+
+        listed = engine_models(self.app.engines)
+        names = [n for e in listed for n in e.models]
+        if names != self._remote_names:
+            self._remote_names = names
+            self.push_state()
+
+    def current_model(self) -> Path | str | None:
+        if self.remote is not None:
+            return self.remote
         if self.app.loaded is not None:
             return self.app.loaded.path
         if self.model is not None:
@@ -140,8 +163,9 @@ class ChatController:
 
     def refresh_state(self) -> None:
         """The page asks again (on show): the models folder may have changed
-        behind the app's back (the CLI, a file manager)."""
+        behind the app's back (the CLI, a file manager), a server its models."""
         self.emit(self.state_event())
+        self.refresh_engines()
 
     # -- actions (any thread; never block) --------------------------------------
 
@@ -244,9 +268,18 @@ class ChatController:
     # -- work ------------------------------------------------------------------
 
     def _load(self, name: str) -> None:
+        from rmm_tray.hooks.engines import split_name
+
+        parts = split_name(name)
+        if parts is not None and parts[0] in self.app.engines:
+            # Nothing to load: the next replies stream from that server.
+            self.remote, self.last_error = name, None
+            self.push_state()
+            return
         # Only a model named as the list names it: the page (or a peer on the IPC
         # socket) must not make the engine open an arbitrary path.
         path = exact_model(name, self.app.home.models)
+        self.remote = None
         self.model = path
         self.last_error = None
         future = self.app.engine.load(path)

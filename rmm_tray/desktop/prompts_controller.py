@@ -156,7 +156,9 @@ class PromptsController:
         notice = ""
         try:
             rendered = fill(selection)
-            if selection and model is not None and "selection" in template.variables:
+            # A remote model (SERVER:MODEL, a str) has no local tokenizer to cut by.
+            if selection and model is not None and not isinstance(model, str) \
+                    and "selection" in template.variables:
                 rendered, kept = cut_to_fit(self.app, self.counter(), fill, selection, model)
                 if kept is not None:
                     notice = (f"The selection was cut to fit the model's context: the first "

@@ -95,6 +95,7 @@ class DesktopApp:
         self.app.start()  # plugins' startup hooks run in the background, never in the way
         self.popup.start()
         self.models.start()  # resumes what a previous run left, in the background
+        self.controller.refresh_engines()  # remote servers' models, for the menu and the picker
         if self.app.config["server"]["enabled"]:
             self.work.run("local API", self.local_api.set, True)
         if self.use_hotkey and hotkey.is_wayland():  # the portal may wait for the person
