@@ -76,6 +76,7 @@ from typing import Any
 import psutil
 from Xlib import XK, X
 from Xlib import display as xdisplay
+from Xlib import error as xerror
 from Xlib.ext import ge, xinput, xtest
 
 from rmm_tray.desktop import ipc
@@ -977,6 +978,8 @@ class Bench:
         the tuning must not cost the hotkey anything."""
         if self.app is not None:
             self.app.close()
+            self.app = None
+        self.desk.wait_until(lambda: self.desk.find_popup() is None, 10)  # the old window gone
         self.desk.popup = None
         self.app = RunningApp(self.desk, self.home, env=TUNING_OFF)
         self.app.wait_ready()
@@ -985,11 +988,16 @@ class Bench:
     def hotkey(self, label: str = "", kinds: Sequence[str] = ("xdotool", "xtest")) -> None:
         app, desk, plan = self.start_app(), self.desk, self.plan
         app.request({"cmd": "show"})
-        deadline = time.perf_counter() + 10
-        while desk.find_popup() is None and time.perf_counter() < deadline:
+        deadline = time.perf_counter() + 15
+        while True:
+            try:  # a window found may be gone the next moment (an earlier app's)
+                if desk.find_popup() is not None and desk.wait_popup(True, 1.0) is not None:
+                    break
+            except xerror.XError:
+                desk.popup = None
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the popup window never showed")
             time.sleep(0.02)
-        if desk.popup is None or desk.wait_popup(True) is None:
-            raise RuntimeError("the popup window never showed")
         chord = desk.keycodes("Control_L", "Alt_L", "space")
 
         def via_xdotool() -> subprocess.Popen[bytes]:

@@ -44,7 +44,13 @@ def test_desktop_benchmark_quick_run_prints_its_table(tmp_path: Path, starter_mo
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| what | figure | baseline | ratio | target |" in result.stdout
     assert "hotkey" in result.stdout and "launch → tray icon drawn" in result.stdout
-    assert json.loads(out.read_text())
+    data = json.loads(out.read_text())
+    rows = {r["what"]: r for r in data["rows"]}
+    whole = next(r for w, r in rows.items() if w.startswith("whole app PSS at rest"))
+    assert whole["figure"] and whole["baseline"], "both sides of the popup's tuning were measured"
+    assert any(w.startswith("hotkey (XTEST from the bench [tuning off])") for w in rows)
+    assert any(w.startswith("weston (headless): `rmm-tray toggle` → popup visible") and r["figure"]
+               for w, r in rows.items())
 
 
 @pytest.mark.desktop
