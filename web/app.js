@@ -256,7 +256,15 @@ const handlers = {
     const option = (value, label) => { const o = document.createElement("option"); o.value = value; o.textContent = label; return o; };
     // A readable name (the file's, without folders and .gguf), the full one as its tooltip.
     const readable = (n) => n.split("/").pop().replace(/\.gguf$/i, "");
-    els.model.replaceChildren(...names.map((n) => { const o = option(n, readable(n)); o.title = n; return o; }));
+    // A server's models (SERVER:MODEL) go in a group under the server's name.
+    const engines = ev.engines || [];
+    const server = (n) => { const i = n.indexOf(":"); return i > 0 && engines.includes(n.slice(0, i)) ? n.slice(0, i) : ""; };
+    const entry = (n) => { const s = server(n); const o = option(n, readable(s ? n.slice(s.length + 1) : n)); o.title = n; return o; };
+    const groups = new Map();
+    for (const n of names) { const s = server(n); if (s) groups.set(s, [...(groups.get(s) || []), n]); }
+    els.model.replaceChildren(...names.filter((n) => !server(n)).map(entry), ...[...groups].map(([s, ns]) => {
+      const g = document.createElement("optgroup"); g.label = s; g.append(...ns.map(entry)); return g;
+    }));
     if (!names.length) els.model.append(option("", "No models yet"));
     els.model.value = ev.model || "";
     // A model arrived: the "no model yet" message and its buttons have done their job.

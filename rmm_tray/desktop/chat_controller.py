@@ -155,7 +155,8 @@ class ChatController:
         model = self.current_model()
         name = self.app.model_name(model) if model is not None else None
         return {"type": "state", "models": self.models(), "model": name, "status": self.status(),
-                "error": self.last_error}
+                "error": self.last_error,
+                "engines": sorted(self.app.engines) if self._remote_names else []}
 
     def push_state(self) -> None:
         self.emit(self.state_event())
