@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,8 +56,11 @@ def api_base(url: str) -> str:
     return url if parts.path else url + "/v1"
 
 
+@lru_cache(maxsize=None)
 def keyring_get(name: str) -> str | None:
-    """The key stored for server ``name`` in the OS keyring (None: none, or no keyring)."""
+    """The key stored for server ``name`` in the OS keyring (None: none, or no
+    keyring). Asked once per process: every request needs it, and a keyring
+    may be a D-Bus round trip away."""
     try:
         import keyring
 
