@@ -142,3 +142,41 @@ def test_the_servers_group_in_the_picker_dark_at_360_px(
         assert app.probe("layout")["scrollWidth"] <= 360, "no sideways scroll at 360 px"
     finally:
         app.close()
+
+
+def test_a_server_killed_mid_reply_keeps_the_partial_reply_and_the_popup_says_why(
+        screen: Screen, home_with_model: Path, starter_model: Path, tmp_path: Path) -> None:
+    config = "[model]\ncontext_length = 1024\n[generation]\nmax_tokens = 400\ntemperature = 0.8\n"
+    doomed = start(make_home(tmp_path / "doomed", starter_model, config))
+    with (home_with_model / "config.toml").open("a") as fh:
+        # A long reply: the remote model's own settings, as for a local one.
+        fh.write(f'\n[models."doomed:{starter_model.name}"]\nmax_tokens = 400\ntemperature = 0.8\n'
+                 f'[[remote]]\nname = "doomed"\nbase_url = "{doomed.base}"\n')
+    app = RunningApp(screen, home_with_model, "--no-tray", "--no-hotkey")
+    try:
+        name = f"doomed:{doomed.health()['model']}"
+        wait_for(lambda: name in app.tray("Model")["entries"], 20, "the server's model in the menu")
+        app.tray("Model", name, click=True)  # the tray menu's own callback
+        assert app.cli("show").returncode == 0
+        wait_for(lambda: app.probe("state") == f"ready|{name}", 10, "the remote model chosen")
+        wait_for(lambda: app.probe("focus") == "input", 10, "focus in the input")
+        screen.type("Write a long story about a dragon and a knight.")
+        screen.key("Return")
+        wait_for(lambda: (lambda m: len(m) == 2 and m[-1]["streaming"] and len(m[-1]["text"]) > 20)(
+            app.probe("messages")), 60, "the reply streaming")
+        doomed.proc.kill()  # mid-reply
+        doomed.proc.wait()
+        notice = wait_for(lambda: (app.probe("notice")["text"] or None), 30, "the popup to say why")
+        assert notice.startswith("doomed: the stream stopped mid-reply")
+        shown = wait_for(lambda: (lambda m: m if not m[-1]["streaming"] else None)(
+            app.probe("messages")), 10, "the reply to stop streaming")
+        reply = last_chat(app)["messages"][-1]
+        assert reply["role"] == "assistant" and reply["interrupted"] is True
+        assert reply["content"].strip() and reply["content"].strip()[:20] in shown[-1]["text"]
+        # The local model still answers.
+        app.tray("Model", "gemma-3-270m-q4_k_m.gguf", click=True)
+        wait_for(lambda: app.status()["model"] == "gemma-3-270m-q4_k_m.gguf", 30, "the local model")
+    finally:
+        app.close()
+        if doomed.proc.poll() is None:
+            stop(doomed)
