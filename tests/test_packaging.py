@@ -51,6 +51,8 @@ def test_wheel_installs_core_plugins_and_web_but_no_top_level_plugins(tmp_path: 
         "local_folder": "rmm_tray.plugins.local_folder",
         "other_apps": "rmm_tray.plugins.other_apps",
         "huggingface": "rmm_tray.plugins.hf_hub",
+        "history_sqlite": "rmm_tray.plugins.history_sqlite",
+        "remote_openai": "rmm_tray.plugins.remote_openai",
     }
     assert (env_dir / "bin" / "rmm-tray").exists()
 
