@@ -179,7 +179,8 @@ def test_the_popup_picks_a_remote_model_and_its_reply_lands_in_history(home: Pat
     wait_for(lambda: "box:big" in ctl.state_event()["models"], 10)
     assert ctl.state_event()["models"][-2:] == ["box:big", "box:bigger"]  # the picker's list
     ctl.set_model("box:big").result(10)
-    assert page.of("state")[-1]["model"] == "box:big"
+    # State events also come from the background engine refresh: wait for the last one.
+    wait_for(lambda: page.of("state")[-1]["model"] == "box:big", 10)
     ctl.send("Hi").result(10)
     replies = [e["message"] for e in page.of("message")
                if e["message"]["role"] == "assistant" and not e["message"]["streaming"]]
