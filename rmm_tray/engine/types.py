@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,30 @@ class Failed:
 
 
 Event = Token | Done | Failed
+
+
+class EventStream:
+    """What every reply stream offers on top of its ``batches()``: the events one
+    by one, or the whole text (the local engine's ChatStream and a plugin
+    engine's stream share it)."""
+
+    def batches(self) -> Iterator[list[Event]]:  # pragma: no cover - each stream has its own
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Event]:
+        for batch in self.batches():
+            yield from batch
+
+    def text(self) -> str:
+        """Wait for the whole reply; raise EngineError if it failed."""
+        parts = []
+        for event in self:
+            if isinstance(event, Token):
+                parts.append(event.text)
+            elif isinstance(event, Failed):
+                raise EngineError(event.message)
+        return "".join(parts)
+
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from rmm_tray.engine.types import (
     EngineSettings,
     EngineStatus,
     Event,
+    EventStream,
     Failed,
     GenParams,
     LoadedModel,
@@ -35,7 +36,7 @@ from rmm_tray.models.gguf import GGUFInfo
 
 log = logging.getLogger(__name__)
 
-class ChatStream:
+class ChatStream(EventStream):
     """The events of one reply, as they come. Iterate it; ``cancel()`` from any thread.
 
     Tokens are handed over in small batches: the reader is woken at most every
@@ -82,20 +83,6 @@ class ChatStream:
             if not batch:
                 return
             yield batch
-
-    def __iter__(self) -> Iterator[Event]:
-        for batch in self.batches():
-            yield from batch
-
-    def text(self) -> str:
-        """Wait for the whole reply; raise EngineError if it failed."""
-        parts = []
-        for event in self:
-            if isinstance(event, Token):
-                parts.append(event.text)
-            elif isinstance(event, Failed):
-                raise EngineError(event.message)
-        return "".join(parts)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.engine.types import Done, EngineError, Failed, Token
+from rmm_tray.engine.types import Done, EngineError, EventStream, Failed, Token
 from rmm_tray.errors import describe
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def split_name(name: str) -> tuple[str, str] | None:
     return (engine, model) if sep and engine and model and "/" not in engine else None
 
 
-class EngineStream:
+class EngineStream(EventStream):
     """One reply from a plugin's engine, with the local engine's ChatStream's
     shape: iterate it (or its ``batches()``); ``cancel()`` from any thread."""
 
@@ -165,20 +165,6 @@ class EngineStream:
             if not batch:
                 return
             yield batch
-
-    def __iter__(self) -> Iterator["Event"]:
-        for batch in self.batches():
-            yield from batch
-
-    def text(self) -> str:
-        """Wait for the whole reply; raise EngineError if it failed."""
-        parts = []
-        for event in self:
-            if isinstance(event, Token):
-                parts.append(event.text)
-            elif isinstance(event, Failed):
-                raise EngineError(event.message)
-        return "".join(parts)
 
 
 @dataclass
