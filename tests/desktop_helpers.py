@@ -70,6 +70,15 @@ class Screen:
         (image.crop(box) if box else image).save(path)
         return path
 
+    def window_screenshot(self, wid: str, path: Path) -> Path:
+        """A picture of one window, where xwininfo says it is on the screen."""
+        time.sleep(0.8)  # for the picture only: the X server draws the new layout a moment later
+        info = self.run("xwininfo", "-id", wid).stdout
+        get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
+               if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
+        x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
+        return self.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
+
     def close(self) -> None:
         for proc in (self.wm, self.dbus, self.xvfb):
             proc.terminate()

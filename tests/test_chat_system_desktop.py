@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ def screen():
     yield s
     s.close()
 
-
-def shoot(screen: Screen, wid: str, path: Path) -> None:
-    time.sleep(0.8)  # for the picture only: the X server draws the new layout a moment later
-    info = screen.run("xwininfo", "-id", wid).stdout
-    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
-           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
-    x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
-    screen.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
 
 
 def header(app: RunningApp, **want: object) -> dict:
@@ -67,17 +58,17 @@ def test_edit_the_system_prompt_by_keyboard(screen: Screen, home_with_model: Pat
         chats = json.loads(app.cli("chats", "list", "--json").stdout)
         stored = json.loads(app.cli("chats", "show", chats[0]["id"], "--json").stdout)
         assert stored["system"] == "Answer in French."
-        shoot(screen, wid, Path(SHOTS or tmp_path) / "system-prompt-dark.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "system-prompt-dark.png")
 
         # Esc: the edit is dropped, the popup stays, the chat keeps its prompt.
         screen.key("alt+s")
         header(app, editing="Answer in French.", focus="system-editor")
         screen.key("ctrl+a")
         screen.type("Be a pirate.")
-        shoot(screen, wid, Path(SHOTS or tmp_path) / "system-prompt-editing-dark.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "system-prompt-editing-dark.png")
         screen.run("xdotool", "windowsize", wid, "360", "640")
         wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
-        shoot(screen, wid, Path(SHOTS or tmp_path) / "system-prompt-editing-360-dark.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "system-prompt-editing-360-dark.png")
         screen.key("Escape")
         header(app, shown=True, text="Answer in French.", editing=None, focus="input")
         assert screen.visible_popups(), "Esc ended the edit; it did not hide the popup"

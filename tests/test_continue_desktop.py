@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,6 @@ def screen():
     yield s
     s.close()
 
-
-def shoot(screen: Screen, wid: str, path: Path) -> None:
-    time.sleep(0.8)  # for the picture only: the X server draws the new layout a moment later
-    info = screen.run("xwininfo", "-id", wid).stdout
-    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
-           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
-    x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
-    screen.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
 
 
 def stored_reply(app: RunningApp) -> dict:
@@ -68,7 +59,7 @@ def test_a_cut_off_reply_goes_on_with_alt_c(screen: Screen, home_with_model: Pat
         assert first["notes"] == [{"id": before["id"], "text": "Cut off at the token limit."}]
         assert first["button"]["id"] == before["id"] and first["button"]["text"] == "Continue"
         assert "Alt+C" in first["button"]["title"]
-        shoot(screen, wid, Path(SHOTS or tmp_path) / "continue-dark.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "continue-dark.png")
 
         screen.key("alt+c")
         wait_for(lambda: len(app.probe("messages")[-1]["text"]) > len(first["text"])
@@ -84,7 +75,7 @@ def test_a_cut_off_reply_goes_on_with_alt_c(screen: Screen, home_with_model: Pat
         second = wait_for(lambda: cut_and_offered(app), 60, "Continue again")
         screen.run("xdotool", "windowsize", wid, "360", "640")
         wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
-        shoot(screen, wid, Path(SHOTS or tmp_path) / "continue-360-dark.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "continue-360-dark.png")
         second = wait_for(lambda: cut_and_offered(app), 10, "Continue at 360 px")
         info = screen.run("xwininfo", "-id", wid).stdout
         at = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -197,17 +196,9 @@ def test_narrow_popup_has_no_horizontal_scroll(screen: Screen, start, home_with_
             screen.key(keys)
         layout = wait_for(lambda: (lambda lay: lay if lay["view"] == view else None)(app.probe("layout")),
                           10, f"the {view} view")
-        shoot(screen, wid, Path(SHOTS or tmp_path) / f"{view}-360-{theme}.png")
+        screen.window_screenshot(wid, Path(SHOTS or tmp_path) / f"{view}-360-{theme}.png")
         assert layout["scrollWidth"] <= layout["innerWidth"], layout
 
-
-def shoot(screen: Screen, wid: str, path: Path) -> None:
-    time.sleep(0.8)  # for the screenshot only: the X server shows the new layout a moment later
-    info = screen.run("xwininfo", "-id", wid).stdout
-    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
-           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
-    x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
-    screen.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
 
 
 def test_first_run_welcomes_once_and_suggests_instruct_models(screen: Screen, start, tmp_path: Path,
@@ -216,7 +207,7 @@ def test_first_run_welcomes_once_and_suggests_instruct_models(screen: Screen, st
     app.cli("show")
     wid = popup_window(screen)
     shown = wait_for(lambda: app.probe("welcome")["welcome"], 10, "the welcome")
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "first-run-welcome.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "first-run-welcome.png")
     assert "Press Ctrl+Alt+Space anywhere to open or hide this chat." in shown
     assert "tiny base model" in shown
     wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
@@ -230,7 +221,7 @@ def test_first_run_welcomes_once_and_suggests_instruct_models(screen: Screen, st
     assert suggested[0]["repo"] == "Qwen/Qwen2.5-0.5B-Instruct-GGUF"
     assert {s["fit"] for s in suggested} <= {"fits", "tight", "too big"}
     assert "491.0 MB · Q4_K_M" in suggested[0]["text"]
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "first-run-models.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "first-run-models.png")
     app.close()
     again = start("--no-tray")
     again.cli("show")
@@ -279,7 +270,7 @@ def test_the_error_notice_clears_once_another_model_is_in_use(screen: Screen, st
     app.tray("Model", "broken.gguf", click=True)
     notice = wait_for(lambda: app.probe("notice")["text"], 30, "the error notice")
     assert notice.startswith("broken.gguf: not a GGUF file") and app.probe("notice")["dismiss"]
-    shoot(screen, popup_window(screen), Path(SHOTS or tmp_path) / "error-notice.png")
+    screen.window_screenshot(popup_window(screen), Path(SHOTS or tmp_path) / "error-notice.png")
     app.tray("Model", starter["value"], click=True)
     wait_for(lambda: app.status()["model"] == starter["value"], 60, "the starter loaded")
     wait_for(lambda: app.probe("notice")["text"] is None, 10, "the notice gone")

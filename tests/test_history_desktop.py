@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -54,14 +53,6 @@ def settled(app: RunningApp, count: int, versions: str | None = None) -> dict:
         return None
     return wait_for(check, 120, f"{count} messages, the last with versions {versions}")
 
-
-def shoot(screen: Screen, wid: str, path: Path) -> None:
-    time.sleep(0.8)  # for the picture only: the X server draws the new layout a moment later
-    info = screen.run("xwininfo", "-id", wid).stdout
-    get = {k.strip(): int(v) for k, v in (line.split(":") for line in info.splitlines()
-           if line.strip().startswith(("Absolute upper-left", "Width", "Height")))}
-    x, y = get["Absolute upper-left X"], get["Absolute upper-left Y"]
-    screen.screenshot(path, (x, y, x + get["Width"], y + get["Height"]))
 
 
 def test_regenerate_edit_and_cancel_by_keyboard(screen: Screen, start, home_with_model: Path,
@@ -110,7 +101,7 @@ def test_regenerate_edit_and_cancel_by_keyboard(screen: Screen, start, home_with
     assert editing["editing"] == question["id"] and question["editing"]
     assert editing["input"] == "And another one?"
     screen.type(" changed")
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-edit-dark.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "history-edit-dark.png")
     screen.key("Escape")
     after = wait_for(lambda: (lambda p: p if not p["banner"] else None)(shown(app)), 10, "the edit to end")
     assert after == before, "Esc leaves the chat and the input untouched"
@@ -128,7 +119,7 @@ def test_regenerate_edit_and_cancel_by_keyboard(screen: Screen, start, home_with
     assert not page["banner"] and page["input"] == ""
     screen.run("xdotool", "windowsize", wid, "360", "640")
     wait_for(lambda: app.probe("layout")["innerWidth"] == 360, 10, "the window at 360 px")
-    shoot(screen, wid, Path(SHOTS or tmp_path) / "history-versions-360-dark.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "history-versions-360-dark.png")
     every = app.cli("chats", "show", chats[0]["id"], "--all-versions").stdout
     assert "And another one?" in every and "And a third one?" in every and "[version 1/2]" in every
 
@@ -192,7 +183,7 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     assert [r["id"] for r in found] == [oldest]
     assert found[0]["message_id"] == reply["id"] and found[0]["marks"] and set(found[0]["marks"]) == {word}
     assert word in found[0]["snippet"]
-    shoot(screen, wid, Path(SHOTS or tmp_path) / f"history-search-{theme}.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / f"history-search-{theme}.png")
     screen.key("Return")
     wait_for(lambda: not shown(app)["view"]["shown"] and app.probe("focus") == "input", 10,
              "the chat opened, the input focused")
@@ -224,7 +215,7 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     screen.key("Delete")
     wait_for(lambda: (shown(app)["view"]["toast"] or "").startswith("Deleted"), 10, "Deleted, with Undo")
     wait_for(lambda: doomed not in [r["id"] for r in rows(app)], 10, "the row gone")
-    shoot(screen, wid, Path(SHOTS or tmp_path) / f"history-view-360-{theme}.png")
+    screen.window_screenshot(wid, Path(SHOTS or tmp_path) / f"history-view-360-{theme}.png")
     assert doomed not in app.cli("chats", "list").stdout
     screen.key("ctrl+z")
     wait_for(lambda: doomed in [r["id"] for r in rows(app)], 10, "Undo brought it back")
