@@ -46,7 +46,9 @@ def shown(app: RunningApp) -> dict:
 def settled(app: RunningApp, count: int, versions: str | None = None) -> dict:
     """The page once ``count`` messages show, the last a whole reply (with ``versions``)."""
     def check():  # type: ignore[no-untyped-def]
-        page, msgs = shown(app), app.probe("messages")
+        # The list first: a page read before it could be from a batch before the end.
+        msgs = app.probe("messages")
+        page = shown(app)
         if len(msgs) == count and msgs[-1]["role"] == "assistant" and not msgs[-1]["streaming"] \
                 and msgs[-1]["text"].strip() and page["messages"][-1]["versions"] == versions:
             return page

@@ -167,7 +167,26 @@ function toLatest() { els.messages.scrollTop = els.messages.scrollHeight; follow
 function followOrOffer() { if (following) toLatest(); else jump.hidden = false; }
 // Scroll events come from the person (wheel, keys, the bar) and from toLatest,
 // which leaves the view at the bottom: only a scroll away from it stops following.
-els.messages.addEventListener("scroll", () => { following = atBottom(); if (following) jump.hidden = true; });
+// A wheel or key moving up stops it at once: the smooth scroll's first frame can
+// come after the next batch, whose toLatest would otherwise cancel it, and for a
+// moment after it a frame still within 2 px of the bottom must not restart it.
+let movedUpAt = -1e9;
+function personMovesUp() {
+  if (els.messages.scrollHeight <= els.messages.clientHeight) return;
+  movedUpAt = performance.now();
+  following = false;
+  jump.hidden = false;
+}
+els.messages.addEventListener("wheel", (e) => { if (e.deltaY < 0) personMovesUp(); }, { passive: true });
+els.messages.addEventListener("keydown", (e) => {
+  if (["ArrowUp", "PageUp", "Home"].includes(e.key)) personMovesUp();
+});
+els.messages.addEventListener("scroll", () => {
+  const bottom = atBottom();
+  if (!bottom) following = false;
+  else if (performance.now() - movedUpAt > 400) following = true;
+  jump.hidden = following;
+});
 jump.addEventListener("click", () => { toLatest(); els.input.focus(); });
 
 // A batch of a streaming reply: the newly completed blocks are appended once,
