@@ -5,8 +5,9 @@
 # Usage: scripts/offer-launcher.sh PATH/TO/rmm-tray
 rmm="$1"
 [ -n "$DISPLAY$WAYLAND_DISPLAY" ] || exit 0
-launcher="${XDG_DATA_HOME:-$HOME/.local/share}/applications/rmm-tray.desktop"
-[ -e "$launcher" ] && exit 0
+apps="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+# RunMyModel.desktop, or rmm-tray.desktop from an earlier version
+[ -e "$apps/RunMyModel.desktop" ] || [ -e "$apps/rmm-tray.desktop" ] && exit 0
 state="${XDG_STATE_HOME:-$HOME/.local/state}/rmm-tray"
 marker="$state/launcher-offered"
 [ -e "$marker" ] && exit 0

@@ -91,7 +91,7 @@ def test_window_class_and_the_tray_label(screen: Screen, start) -> None:
     app.cli("show")
     wid = popup_window(screen)
     out = screen.run("xprop", "-id", wid, "WM_CLASS").stdout
-    assert out.strip() == 'WM_CLASS(STRING) = "rmm-tray", "RunMyModel"'
+    assert out.strip() == 'WM_CLASS(STRING) = "RunMyModel", "RunMyModel"'
     app.cli("hide")
 
 

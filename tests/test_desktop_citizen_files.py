@@ -120,7 +120,7 @@ def test_desktop_install_validates_and_uninstall_removes_it(xdg: Path, home: Pat
     args = ["desktop", "install", *(["--autostart"] if autostart else [])]
     result = run_cli(*args, env={"XDG_DATA_HOME": str(xdg / "data"), "XDG_CONFIG_HOME": str(xdg / "config")})
     assert result.returncode == 0, result.stderr
-    desktop = xdg / "data" / "applications" / "rmm-tray.desktop"
+    desktop = xdg / "data" / "applications" / "RunMyModel.desktop"
     check = subprocess.run(["desktop-file-validate", str(desktop)], capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.strip() == "", check.stdout
     icons = xdg / "data" / "icons" / "hicolor"
@@ -128,7 +128,7 @@ def test_desktop_install_validates_and_uninstall_removes_it(xdg: Path, home: Pat
     from PIL import Image
 
     assert Image.open(icons / "48x48" / "apps" / "rmm-tray.png").size == (48, 48)
-    auto = xdg / "config" / "autostart" / "rmm-tray.desktop"
+    auto = xdg / "config" / "autostart" / "RunMyModel.desktop"
     assert auto.exists() is autostart
     if autostart:
         check = subprocess.run(["desktop-file-validate", str(auto)], capture_output=True, text=True)
@@ -143,6 +143,21 @@ def test_desktop_install_validates_and_uninstall_removes_it(xdg: Path, home: Pat
     assert result.returncode == 0 and not desktop.exists() and not auto.exists()
     assert not list(icons.rglob("rmm-tray.*"))
 
+
+
+def test_install_replaces_an_earlier_versions_entries_keeping_start_at_login(xdg: Path, home: Path) -> None:
+    old_launcher = xdg / "data" / "applications" / "rmm-tray.desktop"
+    old_auto = xdg / "config" / "autostart" / "rmm-tray.desktop"
+    for path in (old_launcher, old_auto):
+        path.parent.mkdir(parents=True)
+        path.write_text("[Desktop Entry]\nType=Application\nName=RunMyModel\nExec=rmm-tray start\n")
+    launcher.install()
+    assert not old_launcher.exists() and not old_auto.exists()
+    assert (xdg / "data" / "applications" / "RunMyModel.desktop").is_file()
+    assert launcher.autostart_enabled(), "start at login was on before: it stays on"
+    old_launcher.write_text("[Desktop Entry]\n")
+    launcher.uninstall()
+    assert not old_launcher.exists() and not launcher.autostart_enabled()
 
 # -- opening folders -------------------------------------------------------------
 

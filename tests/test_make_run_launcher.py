@@ -45,7 +45,7 @@ def test_without_a_terminal_it_says_the_command_once_and_never_waits(tmp_path: P
     again = subprocess.run(["sh", str(SCRIPT), RMM], env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=10)
     assert (again.returncode, again.stdout) == (0, "")
-    assert not (tmp_path / ".local" / "share" / "applications" / "rmm-tray.desktop").exists()
+    assert not (tmp_path / ".local" / "share" / "applications" / "RunMyModel.desktop").exists()
 
 
 def test_off_a_desktop_it_says_nothing(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def talk(tmp_path: Path, answer: bytes) -> str:
 def test_on_a_terminal_yes_installs_the_launcher_and_it_is_not_asked_again(tmp_path: Path) -> None:
     shown = talk(tmp_path, b"y\n")
     assert "Add RunMyModel to your app launcher (rmm-tray desktop install)? [y/N]" in shown
-    assert (tmp_path / ".local" / "share" / "applications" / "rmm-tray.desktop").is_file()
+    assert (tmp_path / ".local" / "share" / "applications" / "RunMyModel.desktop").is_file()
     again = subprocess.run(["sh", str(SCRIPT), RMM], env=env_for(tmp_path), stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=10)
     assert again.stdout == ""
@@ -95,6 +95,6 @@ def test_on_a_terminal_yes_installs_the_launcher_and_it_is_not_asked_again(tmp_p
 def test_on_a_terminal_no_leaves_it_and_says_how(tmp_path: Path) -> None:
     shown = talk(tmp_path, b"n\n")
     assert "Not now. Any time: rmm-tray desktop install [--autostart]" in shown
-    assert not (tmp_path / ".local" / "share" / "applications" / "rmm-tray.desktop").exists()
+    assert not (tmp_path / ".local" / "share" / "applications" / "RunMyModel.desktop").exists()
     assert subprocess.run(["sh", str(SCRIPT), RMM], env=env_for(tmp_path), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=10).stdout == ""

@@ -142,7 +142,7 @@ def test_theme_and_hide_on_blur_apply_at_once(setup) -> None:
 
 def test_start_at_login_writes_and_removes_the_autostart_entry(setup, tmp_path: Path) -> None:
     app, page, shell, ctl = setup
-    entry = tmp_path / "xdg-config" / "autostart" / "rmm-tray.desktop"
+    entry = tmp_path / "xdg-config" / "autostart" / "RunMyModel.desktop"
     ctl.save({AUTOSTART: True})
     assert wait(page, "settings.saved")[0]["message"] == "Starts at login"
     assert "X-GNOME-Autostart-enabled=true" in entry.read_text()

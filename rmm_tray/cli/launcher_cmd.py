@@ -22,7 +22,7 @@ def run_install(args: argparse.Namespace) -> int:
 
     launcher.install(autostart=args.autostart)
     print(f"launcher: {launcher.launcher_path()}")
-    print(f"icon: {launcher.icon_paths()[0].parent.parent.parent}/*/apps/{launcher.APP_ID}.*")
+    print(f"icon: {launcher.icon_paths()[0].parent.parent.parent}/*/apps/{launcher.ICON}.*")
     if args.autostart:
         print(f"starts at login: {launcher.autostart_path()}")
     print(f"runs: {launcher.shown_command()}")

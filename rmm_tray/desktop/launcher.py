@@ -17,11 +17,20 @@ from pathlib import Path
 
 from rmm_tray.home.atomic import atomic_write_text
 
-APP_ID = "rmm-tray"
+#: The application id: the GTK program name, so both halves of the popup's
+#: WM_CLASS and its Wayland app id; the launcher file is named after it, which is
+#: how a Wayland dock finds the window's icon and name.
+APP_ID = "RunMyModel"
 #: The popup's WM_CLASS class (and GTK program class): what StartupWMClass must
-#: match for a dock to put the window under the launcher's icon.
+#: match for a dock to put the window under the launcher's icon on X11.
 WM_CLASS = "RunMyModel"
 DESKTOP_FILE = f"{APP_ID}.desktop"
+#: Launcher files of earlier versions, removed by install and uninstall so that
+#: no second entry is left in the menu.
+OLD_DESKTOP_FILES = ("rmm-tray.desktop",)
+#: The console script and the icon's theme name.
+SCRIPT = "rmm-tray"
+ICON = "rmm-tray"
 PNG_SIZES = (16, 24, 32, 48, 64, 128, 256)
 
 
@@ -41,16 +50,21 @@ def autostart_path() -> Path:
     return config_home() / "autostart" / DESKTOP_FILE
 
 
+def old_entries() -> list[Path]:
+    return [folder / name for folder in (data_home() / "applications", config_home() / "autostart")
+            for name in OLD_DESKTOP_FILES]
+
+
 def icon_paths() -> list[Path]:
     theme = data_home() / "icons" / "hicolor"
-    return [theme / "scalable" / "apps" / f"{APP_ID}.svg",
-            *(theme / f"{s}x{s}" / "apps" / f"{APP_ID}.png" for s in PNG_SIZES)]
+    return [theme / "scalable" / "apps" / f"{ICON}.svg",
+            *(theme / f"{s}x{s}" / "apps" / f"{ICON}.png" for s in PNG_SIZES)]
 
 
 def command() -> list[str]:
     """How a launcher starts this installation: its console script when there is
     one beside this Python (a venv, pipx), else ``python -m rmm_tray``."""
-    script = Path(sys.executable).parent / APP_ID
+    script = Path(sys.executable).parent / SCRIPT
     base = [str(script)] if script.exists() else [sys.executable, "-m", "rmm_tray"]
     home = os.environ.get("RMM_HOME")
     # A launcher started from the menu has none of the shell's variables: the
@@ -81,7 +95,7 @@ def desktop_entry(*, autostart: bool = False) -> str:
         "GenericName=Local AI assistant",
         "Comment=A local llama.cpp assistant in the tray, one keystroke away",
         f"Exec={_exec_line(command())}",
-        f"Icon={APP_ID}",
+        f"Icon={ICON}",
         "Terminal=false",
         "Categories=Utility;",
         "Keywords=AI;LLM;chat;llama;assistant;",
@@ -127,11 +141,14 @@ def install(*, autostart: bool = False) -> Installed:
         icon("idle", size).save(tmp, "PNG")
         os.replace(tmp, path)
         written.append(path)
+    had_autostart = any(p.parent.name == "autostart" and p.is_file() for p in old_entries())
+    for old in old_entries():
+        old.unlink(missing_ok=True)
     path = launcher_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, desktop_entry())
     written.append(path)
-    if autostart:
+    if autostart or had_autostart:
         written.append(set_autostart(True))
     _refresh_caches()
     return Installed(written)
@@ -140,7 +157,7 @@ def install(*, autostart: bool = False) -> Installed:
 def uninstall() -> Installed:
     """Remove what install wrote, autostart included; what is not there is skipped."""
     removed = []
-    for path in [launcher_path(), autostart_path(), *icon_paths()]:
+    for path in [launcher_path(), autostart_path(), *icon_paths(), *old_entries()]:
         try:
             path.unlink()
             removed.append(path)

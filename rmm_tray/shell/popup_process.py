@@ -343,7 +343,7 @@ def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
 
 
 def _set_app_identity() -> None:
-    """WM_CLASS ``rmm-tray``, ``RunMyModel`` and the Wayland app id ``rmm-tray``
+    """WM_CLASS ``RunMyModel``, ``RunMyModel`` and the Wayland app id ``RunMyModel``
     (the launcher's file name), set before the first window: task bars, docks and
     window rules then see the app, not ``popup_process.py``."""
     from rmm_tray.desktop.launcher import APP_ID, WM_CLASS
