@@ -1,6 +1,8 @@
 """A stand-in for xdg-desktop-portal's GlobalShortcuts, as the specification
 defines it (CreateSession, BindShortcuts, their Request/Response, Activated), on
-the test's private session bus. The test presses a shortcut with the extra
+the test's private session bus. As the spec says, a session's shortcuts are
+bound once (a second BindShortcuts on it fails), and a press activates only a
+shortcut bound in an open session. The test presses a shortcut with the extra
 method org.rmm.FakePortal.Press(id). Run: python fake_portal.py LOGFILE"""
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ SESSION_XML = """<node><interface name="org.freedesktop.portal.Session">
 PATH = "/org/freedesktop/portal/desktop"
 log_path = sys.argv[1]
 sessions: dict[str, str] = {}  # session path -> the client's unique name
+bound_ids: dict[str, set[str]] = {}  # session path -> its bound shortcut ids
 bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
 node = Gio.DBusNodeInfo.new_for_xml(XML)
 session_node = Gio.DBusNodeInfo.new_for_xml(SESSION_XML)
@@ -46,9 +49,9 @@ def request_path(sender: str, token: str) -> str:
     return f"{PATH}/request/{sender.lstrip(':').replace('.', '_')}/{token}"
 
 
-def respond(sender: str, path: str, results: dict) -> bool:
+def respond(sender: str, path: str, results: dict, code: int = 0) -> bool:
     bus.emit_signal(sender, path, "org.freedesktop.portal.Request", "Response",
-                    GLib.Variant("(ua{sv})", (0, results)))
+                    GLib.Variant("(ua{sv})", (code, results)))
     return False
 
 
@@ -56,6 +59,7 @@ def on_call(conn, sender, path, iface, method, params, invocation):
     if iface == "org.freedesktop.portal.Session":
         note("Close", session=path)
         sessions.pop(path, None)
+        bound_ids.pop(path, None)
         invocation.return_value(None)
         return
     if method == "CreateSession":
@@ -71,17 +75,23 @@ def on_call(conn, sender, path, iface, method, params, invocation):
         session, shortcuts, parent, options = params.unpack()
         handle = request_path(sender, options["handle_token"])
         note("BindShortcuts", session=session, shortcuts=shortcuts)
+        invocation.return_value(GLib.Variant("(o)", (handle,)))
+        if session not in sessions or session in bound_ids:  # once per session, says the spec
+            note("BindShortcuts refused", session=session)
+            GLib.idle_add(respond, sender, handle, {}, 2)
+            return
+        bound_ids[session] = {sid for sid, _ in shortcuts}
         bound = [(sid, {"description": GLib.Variant("s", props.get("description", "")),
                         "trigger_description": GLib.Variant("s", f"Press {props.get('preferred_trigger')}")})
                  for sid, props in shortcuts]
-        invocation.return_value(GLib.Variant("(o)", (handle,)))
         GLib.idle_add(respond, sender, handle, {"shortcuts": GLib.Variant("a(sa{sv})", bound)})
     elif method == "Press":
         shortcut = params.unpack()[0]
-        for session, client in sessions.items():
+        pressed = [(s, c) for s, c in sessions.items() if shortcut in bound_ids.get(s, ())]
+        for session, client in pressed:
             bus.emit_signal(client, PATH, "org.freedesktop.portal.GlobalShortcuts", "Activated",
                             GLib.Variant("(osta{sv})", (session, shortcut, int(time.time() * 1000), {})))
-        note("Press", shortcut=shortcut, sessions=len(sessions))
+        note("Press", shortcut=shortcut, sessions=len(pressed))
         invocation.return_value(None)
     else:
         invocation.return_dbus_error("org.freedesktop.DBus.Error.UnknownMethod", method)

@@ -410,7 +410,7 @@
     const desc = el("input", { id: "pb-desc", type: "text", placeholder: "what it does", "aria-label": "Description", value: draft.description || "", readonly: ro });
     desc.addEventListener("input", () => { draft.description = desc.value; });
     const hotkey = el("input", { id: "pb-hotkey", type: "text", placeholder: "press keys", title: "Press the keys; Backspace clears", "aria-label": "Hotkey", value: draft.hotkey || "", readonly: ro, autocomplete: "off", spellcheck: "false" });
-    hotkey.addEventListener("input", () => { draft.hotkey = hotkey.value.trim(); });
+    hotkey.addEventListener("input", () => { draft.hotkey = hotkey.value.trim(); askPreview(); });
     hotkey.addEventListener("keydown", (e) => {
       if (ro || e.key === "Tab" || e.isComposing) return;
       e.preventDefault();
@@ -423,6 +423,7 @@
         hotkey.value = combo;
       }
       draft.hotkey = hotkey.value;
+      askPreview();  // its answer says at once whether another use has these keys
     });
     const runNow = el("input", { id: "pb-run-now", type: "checkbox", disabled: ro });
     runNow.checked = !!draft.run_immediately;
@@ -435,6 +436,7 @@
         ro ? el("span", { class: "pb-ro", text: `from ${draft.source}: read-only` }) : null),
       el("div", { class: "pb-meta" }, name, desc,
         el("label", { class: "pb-inline" }, el("span", { text: "Hotkey" }), hotkey),
+        el("span", { id: "pb-hotkey-msg", class: "field-msg bad", role: "alert", hidden: true }),
         el("label", { class: "pb-inline" }, runNow, el("span", { text: "Run at once" }))),
       el("div", { id: "pb-blocks", class: "pb-blocks" }, ...draft.blocks.map(blockCard)),
       ro ? null : el("div", { class: "pb-add" }, add,
@@ -567,6 +569,17 @@
     if (stamps[n]) { latencies.push(performance.now() - stamps[n]); if (latencies.length > 500) latencies.shift(); delete stamps[n]; }
     if (n >= lastShown && draft) { lastShown = n; showPreview(ev); }
     if (dirty) askPreview();
+  });
+
+  // The hotkey as pressed, judged in the core against the main hotkey and the
+  // other prompts'; refused beside the field (saving says it again).
+  rmm.on("prompts.hotkey", (ev) => {
+    const box = $("pb-hotkey-msg"), input = $("pb-hotkey");
+    if (!box || !input || !draft || (ev.hotkey || "") !== (draft.hotkey || "")) return;
+    box.textContent = ev.message || "";
+    box.hidden = !ev.message;
+    input.classList.toggle("invalid", !!ev.message);
+    if (ev.message) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
   });
 
   function showPreview(ev) {
@@ -712,6 +725,8 @@
         fit: ($("pb-meter") || { dataset: {} }).dataset.fit || null,
         problems: texts(".pb-problems li"),
         error: ($("pb-error") || {}).hidden === false ? $("pb-error").textContent : "",
+        hotkey: ($("pb-hotkey") || {}).value || "",
+        hotkey_message: ($("pb-hotkey-msg") || {}).hidden === false ? $("pb-hotkey-msg").textContent : "",
         notice: ($("pb-notice") || {}).hidden === false ? $("pb-notice").textContent : "",
         confirm: ($("pb-confirm") || {}).hidden === false ? $("pb-confirm").textContent : "",
         versions: texts("#pb-version-list li span"),

@@ -185,9 +185,10 @@ def _desktop_checks() -> list[Check]:
     home = DataHome.from_env()
     checks = []
     try:
-        combo = str(Config.load(home.config_file, create=False)["ui"]["hotkey"])
+        config = Config.load(home.config_file, create=False)
+        combo = str(config["ui"]["hotkey"])
     except ConfigError:
-        combo = None  # the config line says why
+        config, combo = None, None  # the config line says why
     wayland = bool(os.environ.get("WAYLAND_DISPLAY")) or os.environ.get("XDG_SESSION_TYPE") == "wayland"
     if combo is not None:
         why = hotkey_check.problem(combo)
@@ -206,6 +207,8 @@ def _desktop_checks() -> list[Check]:
                                     "bind 'rmm-tray toggle' as a desktop shortcut (see docs/desktop.md)"))
         else:
             checks.append(Check("hotkey", "ok", f"{hotkey_check.label(combo)} (keyboard listener)"))
+    if config is not None:
+        checks.append(_prompt_hotkeys_check(home, config, wayland))
     checks.append(Check("log", "ok", str(logs.log_file(home.root))))
     installed = launcher.launcher_path().is_file()
     detail = str(launcher.launcher_path()) if installed else "not in the desktop's launcher"
@@ -213,6 +216,30 @@ def _desktop_checks() -> list[Check]:
         detail += "; starts at login"
     checks.append(Check("launcher", "ok", detail, "" if installed else "rmm-tray desktop install"))
     return checks
+
+
+def _prompt_hotkeys_check(home: Any, config: Any, wayland: bool) -> Check:
+    """Which path the prompts' own hotkeys take, as the tray app will bind them."""
+    from rmm_tray.app import App
+    from rmm_tray.desktop import hotkey_check, prompt_hotkeys
+
+    try:
+        bound = prompt_hotkeys.bindings(App(home, config))
+    except Exception as exc:  # a broken prompt: its own commands say why
+        return Check("prompt hotkeys", "warn", f"the prompts could not be read: {exc}",
+                     "rmm-tray prompts list shows which")
+    if not bound:
+        return Check("prompt hotkeys", "ok", "none set (a prompt's Hotkey field in the Prompt Architect)")
+    listed = ", ".join(f"{hotkey_check.label(c)} runs '{n}'"
+                       for c, n in sorted(bound.items(), key=lambda i: i[1]))
+    if not wayland:
+        return Check("prompt hotkeys", "ok", f"{listed} (keyboard listener)")
+    from rmm_tray.shell.portal import available  # GIO only: no toolkit
+
+    if available() is not None:
+        return Check("prompt hotkeys", "ok", f"{listed}, through the GlobalShortcuts portal with the hotkey")
+    return Check("prompt hotkeys", "warn", f"{listed}: this Wayland desktop has no GlobalShortcuts portal",
+                 "bind 'rmm-tray prompt run NAME' as a desktop shortcut for each (see docs/prompts.md)")
 
 
 def _plugin_checks(safe_mode: bool) -> list[Check]:

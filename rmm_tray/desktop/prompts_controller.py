@@ -227,6 +227,10 @@ class PromptsController:
             except Exception as again:
                 self.emit({**event, "error": describe(again), "messages": [], "problems": []})
                 return
+        # Before the count, which can take a while: a clash shows beside the
+        # hotkey field as soon as the keys are pressed.
+        self.emit({"type": "prompts.hotkey", "seq": seq, "hotkey": t.hotkey,
+                   "message": prompt_hotkeys.problem(self.app, t)})
         names, problems = t.scan()
         given = {str(k): str(v) for k, v in (values or {}).items() if v not in (None, "")}
         rendered = fill_prompt(self.app, t, given, selection=given.pop("selection", None),

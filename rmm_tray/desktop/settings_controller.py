@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rmm_tray.desktop import hotkey_check, launcher
+from rmm_tray.desktop import hotkey_check, launcher, prompt_hotkeys
 from rmm_tray.desktop.work import Background
 from rmm_tray.errors import RmmError, describe
 from rmm_tray.home import config_values, settings_check
@@ -202,7 +202,7 @@ class SettingsController:
         except ConfigError as exc:
             return value, describe(exc)
         if name == "ui.hotkey":
-            why = hotkey_check.problem(clean)
+            why = prompt_hotkeys.main_hotkey_problem(self.app, clean)
             if why is not None:
                 return value, why
         return clean, None

@@ -64,8 +64,13 @@ class DesktopApp:
                                          work=self.work, on_change=self._prompts_changed)
         self.prompt_listener: Any = None
         self.local_api = LocalApi(app, on_change=self._api_changed, on_error=self.notify)
-        #: combo -> prompt name, as bound now (status shows it).
+        #: combo -> prompt name, as bound now (status shows it), and by what.
         self.prompt_hotkeys: dict[str, str] = {}
+        self.prompt_hotkeys_via = ""
+        #: Wayland: the GlobalShortcuts session holding the main and the prompts'
+        #: hotkeys, and the prompt bindings it was asked for.
+        self._portal: Any = None
+        self._portal_wanted: dict[str, str] | None = None
         self._download_line: str | None = None
         self._view_on_ready: str | None = None
         self.popup.on_attach = self._popup_attached
@@ -139,6 +144,8 @@ class DesktopApp:
             self.listener.stop()
         if self.prompt_listener is not None:
             self.prompt_listener.stop()
+        if self._portal is not None:
+            self._portal.stop()
         self.popup.stop()
         if self.server is not None:
             self.server.close()
@@ -194,7 +201,8 @@ class DesktopApp:
                 "loads": self.app.engine.loads if self.app.engine_started else 0,
                 "hotkey": self.listener is not None, "tray": self.tray is not None,
                 "hotkey_problem": self._hotkey_problem, "notice": self.last_notice,
-                "prompt_hotkeys": self.prompt_hotkeys, "api": self.local_api.address,
+                "prompt_hotkeys": self.prompt_hotkeys, "prompt_hotkeys_via": self.prompt_hotkeys_via,
+                "api": self.local_api.address,
                 "tooltip": self.tooltip()}
 
     def _probe(self, what: str) -> Any:
@@ -367,6 +375,14 @@ class DesktopApp:
         if not self.use_hotkey:
             return
         wanted = prompt_hotkeys.bindings(self.app)
+        if hotkey.is_wayland():  # one portal session holds them with the main hotkey
+            with self._hotkey_lock:
+                if wanted != self._portal_wanted:
+                    main_ok = hotkey_check.problem(self.hotkey_combo) is None
+                    why = self._bind_portal(self.hotkey_combo if main_ok else None, wanted)
+                    if main_ok:
+                        self._hotkey_problem = why
+            return
         if wanted == self.prompt_hotkeys and (self.prompt_listener is not None or not wanted):
             return
         if self.prompt_listener is not None:
@@ -376,6 +392,50 @@ class DesktopApp:
             self.prompt_listener = hotkey.start_many(
                 {combo: (lambda n=name: self._prompt_hotkey(n)) for combo, name in wanted.items()})
         self.prompt_hotkeys = wanted
+        self.prompt_hotkeys_via = "keyboard listener" if self.prompt_listener is not None else ""
+
+    def _bind_portal(self, main: str | None, prompts: dict[str, str]) -> str | None:
+        """Wayland: the main hotkey (None: none) and ``prompts`` (combo -> name)
+        in one new GlobalShortcuts session, the previous one closed (the spec
+        binds a session's shortcuts once). Why the main hotkey is off, or None.
+        Called with _hotkey_lock held."""
+        from rmm_tray.shell import portal
+
+        if self._portal is not None:
+            self._portal.stop()
+        self._portal, self.listener, self.prompt_hotkeys = None, None, {}
+        self._portal_wanted = dict(prompts)
+        self.prompt_hotkeys_via = ""
+        templates = self.app.templates() if prompts else {}
+        about = {n: templates[n].description for n in prompts.values() if n in templates}
+        shortcuts = portal.shortcuts_for(main, prompts, about)
+        if not shortcuts:
+            return None
+        try:
+            self._portal = portal.start(shortcuts, self._portal_activated)
+        except portal.PortalUnavailable as exc:
+            if prompts:
+                log.warning("prompt hotkeys off (%s): bind 'rmm-tray prompt run NAME' as a desktop "
+                            "shortcut", exc)
+            return f"{exc}; on Wayland, bind 'rmm-tray toggle' as a desktop shortcut" if main else None
+        bound = self._portal.bound
+        self.prompt_hotkeys = {c: n for c, n in prompts.items() if portal.PROMPT_PREFIX + n in bound}
+        self.prompt_hotkeys_via = "GlobalShortcuts portal" if self.prompt_hotkeys else ""
+        if main is None:
+            return None
+        if portal.SHORTCUT_ID not in bound:
+            return "the desktop did not bind it; on Wayland, bind 'rmm-tray toggle' as a desktop shortcut"
+        self.listener = self._portal
+        log.info("hotkey bound through the GlobalShortcuts portal: %s", self._portal.trigger)
+        return None
+
+    def _portal_activated(self, shortcut_id: str) -> None:
+        from rmm_tray.shell import portal
+
+        if shortcut_id == portal.SHORTCUT_ID:
+            self.popup.command("toggle")
+        elif shortcut_id.startswith(portal.PROMPT_PREFIX):
+            self._prompt_hotkey(shortcut_id[len(portal.PROMPT_PREFIX):])
 
     def _prompt_hotkey(self, name: str) -> None:
         template = self.app.template(name)
@@ -396,6 +456,8 @@ class DesktopApp:
         from rmm_tray.desktop.selection import capture
 
         captured = capture()
+        if captured.from_clipboard and captured.notice:  # told once: a run at once shows no form
+            self.notify(captured.notice)
         if not self.popup.send({"event": "page", "data": {"type": "view", "name": "chat"}}):
             self._view_on_ready = "chat"
         self.prompts.show_form(template, captured, run_now=run_now)
@@ -451,19 +513,17 @@ class DesktopApp:
         listens, else why not, which Settings and the tray's notice show."""
         with self._hotkey_lock:
             why = hotkey_check.problem(combo)
-            if self.listener is not None:
+            if self.listener is not None and not hotkey.is_wayland():
                 self.listener.stop()
                 self.listener = None
-            if why is None and hotkey.is_wayland():
+            if hotkey.is_wayland():
                 # The desktop's GlobalShortcuts portal where it has one (it may ask the
-                # person to confirm); else the documented `rmm-tray toggle` binding.
-                from rmm_tray.shell import portal
+                # person to confirm), with the prompts' hotkeys; else the documented
+                # `rmm-tray toggle` binding.
+                from rmm_tray.desktop import prompt_hotkeys
 
-                try:
-                    self.listener = portal.start(combo, lambda: self.popup.command("toggle"))
-                    log.info("hotkey bound through the GlobalShortcuts portal: %s", self.listener.trigger)
-                except portal.PortalUnavailable as exc:
-                    why = (f"{exc}; on Wayland, bind 'rmm-tray toggle' as a desktop shortcut")
+                prompts = prompt_hotkeys.bindings(self.app) if self.use_hotkey else {}
+                why = self._bind_portal(combo if why is None else None, prompts) or why
             elif why is None:
                 self.listener = hotkey.start(combo, lambda: self.popup.command("toggle"))
                 if self.listener is None:

@@ -1,14 +1,19 @@
-"""The global hotkey on Wayland: the XDG desktop portal's GlobalShortcuts
+"""The global hotkeys on Wayland: the XDG desktop portal's GlobalShortcuts
 interface (org.freedesktop.portal.GlobalShortcuts, version 1), over the session
-bus with GIO. Where no portal offers it, the caller falls back to the
-`rmm-tray toggle` desktop shortcut.
+bus with GIO. One session holds every shortcut of the app: the main hotkey
+(id ``toggle``) and each prompt's (``prompt:NAME``), so the desktop's shortcut
+settings list them together, each with a description the person reads there.
+Where no portal offers it, the caller falls back to the `rmm-tray toggle` (and
+`rmm-tray prompt run NAME`) desktop shortcuts.
 
 The portal's flow: CreateSession and BindShortcuts each return a Request object
 whose Response signal carries the result; the desktop may ask the person to
 confirm or change the keys; afterwards Activated(session, shortcut_id, ...) fires
-on each press. GIO delivers signals to the main context that was the thread's
-default when they were subscribed: this module runs its own loop in a thread of
-its own, so it works with or without the tray's GTK loop.
+on each press. The specification lets an application bind a session's
+shortcuts only once: a changed set is a new session (the old one is closed).
+GIO delivers signals to the main context that was the thread's default when
+they were subscribed: this module runs its own loop in a thread of its own, so
+it works with or without the tray's GTK loop.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -25,7 +31,10 @@ BUS_NAME = "org.freedesktop.portal.Desktop"
 OBJECT_PATH = "/org/freedesktop/portal/desktop"
 INTERFACE = "org.freedesktop.portal.GlobalShortcuts"
 REQUEST = "org.freedesktop.portal.Request"
+#: The main hotkey's shortcut id; a prompt's is PROMPT_PREFIX + its name.
 SHORTCUT_ID = "toggle"
+PROMPT_PREFIX = "prompt:"
+TOGGLE_DESCRIPTION = "Show or hide the RunMyModel chat"
 TIMEOUT_S = 30.0
 
 
@@ -61,23 +70,45 @@ def available(timeout_ms: int = 2000) -> int | None:
     return int(reply.unpack()[0])
 
 
-class PortalHotkey:
-    """A bound shortcut; ``stop()`` closes the session (the desktop forgets it)."""
+@dataclass(frozen=True)
+class Shortcut:
+    """One shortcut as the portal is asked for it."""
 
-    def __init__(self, combo: str, callback: Callable[[], None], *, description: str) -> None:
-        self.combo = combo
-        self.callback = callback
-        self.description = description
-        #: What the desktop says the keys are (it may have let the person change them).
-        self.trigger = ""
+    id: str
+    combo: str  # pynput's spelling, as config.toml and the prompts write it
+    description: str  # what the desktop's shortcut settings show the person
+
+
+def prompt_shortcut(name: str, combo: str, about: str = "") -> Shortcut:
+    """A prompt's shortcut; ``about`` is the prompt's own description."""
+    return Shortcut(PROMPT_PREFIX + name, combo,
+                    f"Run the RunMyModel prompt '{name}'" + (f" — {about}" if about else ""))
+
+
+class PortalShortcuts:
+    """A session with its shortcuts bound; ``stop()`` closes it (the desktop
+    forgets them). ``on_activated`` gets the shortcut id of each press."""
+
+    def __init__(self, shortcuts: Sequence[Shortcut], on_activated: Callable[[str], None]) -> None:
+        self.shortcuts = list(shortcuts)
+        self.on_activated = on_activated
+        #: id -> what the desktop says the keys are (it may have let the person
+        #: change them, or bound only some).
+        self.bound: dict[str, str] = {}
         self._ready = threading.Event()
         self._error: str | None = None
         self._loop: Any = None
         self._bus: Any = None
         self._session: str | None = None
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="rmm-portal", daemon=True)
 
-    def start(self, timeout: float = TIMEOUT_S) -> "PortalHotkey":
+    @property
+    def trigger(self) -> str:
+        """The main hotkey's keys as the desktop describes them ("" when unbound)."""
+        return self.bound.get(SHORTCUT_ID, "")
+
+    def start(self, timeout: float = TIMEOUT_S) -> "PortalShortcuts":
         self._thread.start()
         if not self._ready.wait(timeout):
             self.stop()
@@ -127,7 +158,7 @@ class PortalHotkey:
             self._bus.signal_unsubscribe(sub[0])
             code, results = params.unpack()
             if code != 0:
-                self._fail(f"the desktop did not allow the shortcut ({method}: "
+                self._fail(f"the desktop did not allow the shortcuts ({method}: "
                            f"{'cancelled' if code == 1 else 'failed'})")
                 return
             try:
@@ -156,43 +187,64 @@ class PortalHotkey:
         from gi.repository import GLib
 
         self._session = str(results["session_handle"])
-        shortcut = (SHORTCUT_ID, {"description": GLib.Variant("s", self.description),
-                                  "preferred_trigger": GLib.Variant("s", trigger_for(self.combo))})
-        self._request("BindShortcuts", (self._session, [shortcut], "", {}), self._bound)
+        if self._stopped:  # stop() came while the portal was answering
+            self._close_session()
+            return
+        wanted = [(s.id, {"description": GLib.Variant("s", s.description),
+                          "preferred_trigger": GLib.Variant("s", trigger_for(s.combo))})
+                  for s in self.shortcuts]
+        self._request("BindShortcuts", (self._session, wanted, "", {}), self._bound)
 
     def _bound(self, results: dict[str, Any]) -> None:
         shortcuts = dict(results.get("shortcuts", []))
-        if SHORTCUT_ID not in shortcuts:
+        if not shortcuts:
             self._fail("the desktop bound no shortcut")
             return
-        self.trigger = str(shortcuts[SHORTCUT_ID].get("trigger_description", ""))
+        self.bound = {sid: str(props.get("trigger_description", "")) for sid, props in shortcuts.items()}
         self._ready.set()
 
     def _activated(self, _conn: Any, _sender: str, _path: str, _iface: str, _signal: str,
                    params: Any) -> None:
         session, shortcut_id = params.unpack()[:2]
-        if session != self._session or shortcut_id != SHORTCUT_ID:
+        if session != self._session or shortcut_id not in self.bound:
             return
         try:
-            self.callback()
+            self.on_activated(shortcut_id)
         except Exception:  # a signal handler is an edge
-            log.exception("the hotkey action failed")
+            log.exception("the shortcut's action failed (%s)", shortcut_id)
 
-    def stop(self) -> None:
+    def _close_session(self) -> None:
         from gi.repository import Gio, GLib
 
-        if self._bus is not None and self._session:
-            try:
-                self._bus.call_sync(BUS_NAME, self._session, "org.freedesktop.portal.Session", "Close",
-                                    None, None, Gio.DBusCallFlags.NONE, 2000, None)
-            except GLib.Error:
-                pass
+        if self._bus is None or not self._session:
+            return
+        session, self._session = self._session, None
+        try:
+            self._bus.call_sync(BUS_NAME, session, "org.freedesktop.portal.Session", "Close",
+                                None, None, Gio.DBusCallFlags.NONE, 2000, None)
+        except GLib.Error:
+            pass
+
+    def stop(self) -> None:
+        """Close the session; safe to call more than once."""
+        self._stopped = True
+        self._close_session()
         if self._loop is not None:
             self._loop.quit()
 
 
-def start(combo: str, callback: Callable[[], None]) -> PortalHotkey:
-    """Bind ``combo`` through the portal; PortalUnavailable saying why when it cannot."""
+def start(shortcuts: Sequence[Shortcut], on_activated: Callable[[str], None]) -> PortalShortcuts:
+    """Bind ``shortcuts`` in one new session; PortalUnavailable saying why when
+    it cannot."""
     if available() is None:
         raise PortalUnavailable("this desktop offers no GlobalShortcuts portal")
-    return PortalHotkey(combo, callback, description="Show or hide the RunMyModel chat").start()
+    return PortalShortcuts(shortcuts, on_activated).start()
+
+
+def shortcuts_for(main: str | None, prompts: dict[str, str],
+                  about: dict[str, str] | None = None) -> list[Shortcut]:
+    """The session's shortcuts: the main hotkey (unless None) and each prompt's
+    (``prompts``: combo -> prompt name; ``about``: name -> its description)."""
+    out = [Shortcut(SHORTCUT_ID, main, TOGGLE_DESCRIPTION)] if main else []
+    return out + [prompt_shortcut(name, combo, (about or {}).get(name, ""))
+                  for combo, name in sorted(prompts.items(), key=lambda i: i[1])]
