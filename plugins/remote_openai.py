@@ -176,10 +176,12 @@ class OpenAIRemote(ChatEngine):
             detail = ""
         detail = f": {detail}" if detail else ""
         if code in (401, 403):
-            how = (f"${self.server.api_key_env}" if self.server.api_key_env
-                   else f"'rmm-tray remote add {self.name} URL --api-key-env VAR'")
-            return RemoteError(f"{self.name}: the server refused the API key (HTTP {code}); "
-                               f"check {how}")
+            if self.server.api_key_env:
+                return RemoteError(f"{self.name}: the server refused the API key (HTTP {code}); "
+                                   f"check ${self.server.api_key_env}")
+            if not self.server.key():
+                return RemoteError(f"{self.name}: the server wants an API key (HTTP {code})")
+            return RemoteError(f"{self.name}: the server refused the API key (HTTP {code})")
         if code == 404 and model:
             return RemoteError(f"{self.name}: the server has no model '{model}' (HTTP 404{detail}); "
                                f"see 'rmm-tray models list --all'")

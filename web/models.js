@@ -98,15 +98,20 @@
 
   // -- panes -----------------------------------------------------------------------
 
+  // The panes in tab order: #pane-NAME shows the pane #NAME (servers.js fills "servers").
+  const PANES = ["browse", "installed", "servers"];
+
   function setPane(name) {
+    if (state.pane !== name) showError("");  // a line about the pane left behind
     state.pane = name;
-    ui.browse.hidden = name !== "browse";
-    ui.installed.hidden = name !== "installed";
-    ui.paneBrowse.setAttribute("aria-selected", String(name === "browse"));
-    ui.paneInstalled.setAttribute("aria-selected", String(name === "installed"));
-    // Roving focus: Tab reaches the selected pane's tab; Left and Right move between them.
-    ui.paneBrowse.tabIndex = name === "browse" ? 0 : -1;
-    ui.paneInstalled.tabIndex = name === "installed" ? 0 : -1;
+    for (const pane of PANES) {
+      $(pane).hidden = name !== pane;
+      const tab = $(`pane-${pane}`);
+      tab.setAttribute("aria-selected", String(name === pane));
+      // Roving focus: Tab reaches the selected pane's tab; Left and Right move between them.
+      tab.tabIndex = name === pane ? 0 : -1;
+    }
+    if (name === "servers") rmm.call("models_servers");
     if (name === "installed") {
       rmm.call("models_local");
       if (!state.discovered) { state.discovered = true; rmm.call("models_discover"); renderFound(); }
@@ -119,6 +124,8 @@
     } else if (state.pane === "installed") {
       const first = ui.localList.querySelector(".nav");
       (first || ui.paneInstalled).focus();
+    } else if (state.pane === "servers") {
+      ($("server-list").querySelector(".nav") || $("add-server")).focus();
     } else if (!ui.repo.hidden) {
       const best = ui.repo.querySelector('.file[data-recommended="1"] button[data-action]')
         || ui.repo.querySelector(".file button[data-action]") || ui.repo.querySelector(".back");
@@ -415,14 +422,21 @@
   // -- confirmation ------------------------------------------------------------------------
 
   function askDelete(m) {
-    ui.confirmText.textContent = m.linked
+    ask(m.linked
       ? `Remove ${m.name} from your models? Only the link goes; the file it points to stays.`
-      : `Delete ${m.name} (${size(m.size)})? The file is removed from this computer.`;
-    ui.confirmOk.textContent = m.linked ? "Remove" : "Delete";
-    state.onConfirm = () => rmm.call("models_delete", m.name);
+      : `Delete ${m.name} (${size(m.size)})? The file is removed from this computer.`,
+    m.linked ? "Remove" : "Delete", () => rmm.call("models_delete", m.name));
+  }
+
+  // The one question dialog of the view (servers.js asks before removing a server too).
+  function ask(text, ok, onConfirm) {
+    ui.confirmText.textContent = text;
+    ui.confirmOk.textContent = ok;
+    state.onConfirm = onConfirm;
     ui.confirm.hidden = false;
     ui.confirmCancel.focus();
   }
+  rmm.askConfirm = ask;
 
   function closeConfirm() {
     ui.confirm.hidden = true;
@@ -652,18 +666,18 @@
     },
   });
 
-  ui.paneBrowse.addEventListener("click", () => { setPane("browse"); focusView(); });
-  ui.paneInstalled.addEventListener("click", () => { setPane("installed"); focusView(); });
-  // Left and Right switch between the two panes, as in any tab list.
-  for (const tab of [ui.paneBrowse, ui.paneInstalled]) {
+  // Left and Right move between the panes, as in any tab list.
+  PANES.forEach((pane, i) => {
+    const tab = $(`pane-${pane}`);
+    tab.addEventListener("click", () => { setPane(pane); focusView(); });
     tab.addEventListener("keydown", (e) => {
       if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
       e.preventDefault();
-      const next = tab === ui.paneBrowse ? ui.paneInstalled : ui.paneBrowse;
-      setPane(next === ui.paneBrowse ? "browse" : "installed");
-      next.focus();
+      const next = PANES[(i + (e.key === "ArrowRight" ? 1 : PANES.length - 1)) % PANES.length];
+      setPane(next);
+      $(`pane-${next}`).focus();
     });
-  }
+  });
   ui.scan.addEventListener("click", () => { state.found = null; renderFound(); rmm.call("models_discover"); });
   ui.sort.addEventListener("change", search);
   ui.query.addEventListener("keydown", (e) => {

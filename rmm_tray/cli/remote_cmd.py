@@ -1,7 +1,8 @@
 """`rmm-tray remote add|list|rm`: OpenAI-compatible servers as engines.
 
 The servers live in config.toml's ``[[remote]]`` tables, which the first-party
-remote_openai plugin reads. A key is never printed: it stays in the environment
+remote_openai plugin reads; adding, listing and removing them is
+models/remotes.py, shared with the popup's Models view. A key is never printed: it stays in the environment
 variable named, or in the OS keyring, or (where there is none) in config.toml
 made readable by its owner only.
 """
@@ -9,16 +10,11 @@ made readable by its owner only.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
 from rmm_tray.cli.output import print_json, print_table
-from rmm_tray.errors import RmmError
-
-
-class RemoteUsage(RmmError):
-    """A remote command that cannot be done as asked."""
+from rmm_tray.models.remotes import RemoteUsage
 
 
 def add_parser(sub: Any) -> None:
@@ -44,123 +40,54 @@ def add_parser(sub: Any) -> None:
     rm.set_defaults(run=run_rm)
 
 
-def _servers(config: Any) -> list[Any]:
-    from rmm_tray.plugins.remote_openai import servers_from_config
-
-    return servers_from_config(config.get("remote"))
-
-
 def run_add(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.plugins import remote_openai as ro
+    from rmm_tray.models import remotes
 
-    if not ro.valid_name(args.name):
-        raise RemoteUsage(f"a server's name is letters, digits, '-', '_' or '.', got {args.name!r}")
-    ro.api_base(args.url)
-    app = App.open(safe_mode=args.safe_mode)
-    if any(s.name == args.name for s in _servers(app.config)):
-        raise RemoteUsage(f"there is a server '{args.name}' already; 'rmm-tray remote rm "
-                          f"{args.name}' first")
     key = ""
     if args.api_key_stdin:
         key = sys.stdin.readline().strip()
         if not key:
             raise RemoteUsage("--api-key-stdin read no key")
-    env = args.api_key_env or ""
-    if env and not os.environ.get(env):
-        print(f"rmm-tray: note: ${env} is not set here; the key is read from it at each request",
-              file=sys.stderr)
-    server = ro.RemoteServer(args.name, args.url, env, key)
+    app = App.open(safe_mode=args.safe_mode)
+    note = remotes.key_env_note(args.api_key_env or "")
+    if note:
+        print(f"rmm-tray: note: {note}", file=sys.stderr)
+    added = remotes.add_server(app, args.name, args.url, api_key=key,
+                               api_key_env=args.api_key_env or "", check=not args.no_check)
     found = ""
-    if not args.no_check:
-        models = ro.OpenAIRemote(server).models()
+    if added.models is not None:
+        models = added.models
         shown = ", ".join(models[:5]) + (f", … ({len(models)} in all)" if len(models) > 5 else "")
         found = f": {len(models)} model{'s' if len(models) != 1 else ''}" + (f" ({shown})" if models else "")
-    in_config = bool(key) and not ro.keyring_set(args.name, key)
-    _write(app, ro.RemoteServer(args.name, args.url, env, key if in_config else ""))
-    where = " (key in config.toml, mode 0600)" if in_config else " (key in the keyring)" if key else ""
-    print(f"added {args.name} at {ro.api_base(args.url)}{found}{where}")
-    print(f"chat with: rmm-tray chat -m {args.name}:MODEL")
+    where = {"config": " (key in config.toml, mode 0600)", "keyring": " (key in the keyring)"}
+    print(f"added {added.name} at {added.base}{found}{where.get(added.key_in, '')}")
+    print(f"chat with: rmm-tray chat -m {added.name}:MODEL")
     return 0
-
-
-def _write(app: Any, server: Any) -> None:
-    import tomlkit
-
-    from rmm_tray.home.config_edit import edit_config
-
-    def change(doc: Any) -> None:
-        if "remote" not in doc:
-            doc["remote"] = tomlkit.aot()
-        table = tomlkit.table()
-        table["name"] = server.name
-        table["base_url"] = server.base_url
-        if server.api_key_env:
-            table["api_key_env"] = server.api_key_env
-        if server.api_key:
-            table["api_key"] = server.api_key
-        doc["remote"].append(table)
-
-    path = app.home.config_file
-    if server.api_key:
-        _private(path)
-    edit_config(path, change)
-    if server.api_key:
-        _private(path)
-
-
-def _private(path: Any) -> None:
-    """A key in config.toml: the file becomes readable by its owner only (the
-    atomic write keeps the mode of the file it replaces)."""
-    try:
-        (path.resolve() if path.exists() else path).touch(mode=0o600, exist_ok=True)
-        os.chmod(path.resolve(), 0o600)
-    except OSError as exc:
-        raise RmmError(f"config.toml: cannot make it private: {exc.strerror or exc}") from None
 
 
 def run_list(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.hooks.engines import engine_models
-    from rmm_tray.plugins.remote_openai import OpenAIRemote
+    from rmm_tray.models.remotes import list_servers
 
     app = App.open(safe_mode=args.safe_mode)
-    servers = _servers(app.config)
-    listed = engine_models({s.name: OpenAIRemote(s) for s in servers})
+    servers = list_servers(app)
     if args.json:
-        print_json([{"name": s.name, "base_url": s.base_url, "key": s.key_source(),
-                     "models": e.models, "error": e.error} for s, e in zip(servers, listed)])
+        print_json([s.to_dict() for s in servers])
         return 0
     if not servers:
         print("No servers yet. Add one with: rmm-tray remote add NAME URL [--api-key-env VAR]")
         return 0
     print_table(["NAME", "URL", "KEY", "MODELS"], [
-        [s.name, s.base_url, s.key_source(),
-         e.error or (", ".join(m.split(":", 1)[1] for m in e.models) or "none")]
-        for s, e in zip(servers, listed)])
+        [s.name, s.base_url, s.key, s.error or (", ".join(m.split(":", 1)[1] for m in s.models) or "none")]
+        for s in servers])
     return 0
 
 
 def run_rm(args: argparse.Namespace) -> int:
     from rmm_tray.app import App
-    from rmm_tray.home.config_edit import edit_config
-    from rmm_tray.plugins.remote_openai import keyring_delete
+    from rmm_tray.models.remotes import remove_server
 
-    app = App.open(safe_mode=args.safe_mode)
-    if not any(s.name == args.name for s in _servers(app.config)):
-        raise RemoteUsage(f"no server '{args.name}'; see 'rmm-tray remote list'")
-
-    def change(doc: Any) -> None:
-        kept = [t for t in doc["remote"] if t.get("name") != args.name]
-        if kept:
-            aot = doc["remote"]
-            for i in reversed(range(len(aot))):
-                if aot[i].get("name") == args.name:
-                    del aot[i]
-        else:
-            del doc["remote"]
-
-    edit_config(app.home.config_file, change)
-    keyring_delete(args.name)
+    remove_server(App.open(safe_mode=args.safe_mode), args.name)
     print(f"removed {args.name}")
     return 0

@@ -115,7 +115,7 @@ class ChatController:
     def refresh_engines(self) -> None:
         """Ask the plugins' engines for their models again (in the background: a
         slow server must not hold up the popup), then show the new list."""
-        if self.app.engines:
+        if self.app.engines or self._remote_names:  # the last server removed: its models go
             self._spawn("engine models", self._refresh_engines)
 
     def _refresh_engines(self) -> None:

@@ -16,6 +16,10 @@ daemon thread and what the page should show comes back as events through
   values (``[models."NAME"]``), what each setting comes to with the defaults under them,
   the context it was trained for (None when unknown), and the chat templates it may name
 - ``downloads`` {items: [Download.to_dict() + {model}]}
+- ``models.servers`` {items: [{name, base_url, key, models, error, summary}]}: the
+  OpenAI-compatible servers of config.toml, each with its models now or its one line
+- ``models.server_form`` {seq, action, ok, message}: what *Test connection* or *Add*
+  in the Add server form came to (``seq`` is the page's, echoed back)
 - ``models.notice`` {message} and ``models.error`` {message}: one line each
 - ``view`` {name}: the page switches between "chat" and "models"
 
@@ -176,6 +180,20 @@ class ModelsController:
 
     def discover(self) -> "Future[Any]":
         return self._spawn("discover", self._emit_found)
+
+    def servers(self) -> "Future[Any]":
+        return self._spawn("servers", self._emit_servers)
+
+    def test_server(self, name: str, url: str, api_key: str, seq: str) -> "Future[Any]":
+        """*Test connection*: the models the server lists with this key, or its one line."""
+        return self._form("test", self._test_server, str(name), str(url), str(api_key), str(seq))
+
+    def add_server(self, name: str, url: str, api_key: str, seq: str) -> "Future[Any]":
+        """*Add*: tested first; a failure leaves config.toml as it was and the form open."""
+        return self._form("add", self._add_server, str(name), str(url), str(api_key), str(seq))
+
+    def remove_server(self, name: str) -> "Future[Any]":
+        return self._spawn("remove-server", self._remove_server, str(name))
 
     def import_model(self, name: str) -> "Future[Any]":
         return self._spawn("import", self._import, str(name))
@@ -379,6 +397,61 @@ class ModelsController:
         self.emit({"type": "models.notice", "message": f"Imported {shown}"})
         self._after_models_changed()
         self._emit_found()
+
+
+    # -- OpenAI-compatible servers (models/remotes.py) ------------------------------
+
+    def _form(self, action: str, fn: Callable[..., None], *args: Any) -> "Future[Any]":
+        # The form shows its own failures: what was typed stays where it was typed.
+        seq = args[-1]
+        return self.work.run(f"models {action}-server", fn, *args, on_error=lambda line: self.emit(
+            {"type": "models.server_form", "seq": seq, "action": action, "ok": False, "message": line}))
+
+    def _emit_servers(self) -> None:
+        from rmm_tray.models.remotes import list_servers, models_summary
+
+        items = []
+        for s in list_servers(self.app):
+            item = s.to_dict()
+            item["summary"] = models_summary([m.split(":", 1)[1] for m in s.models])
+            items.append(item)
+        self.emit({"type": "models.servers", "items": items})
+
+    def _test_server(self, name: str, url: str, api_key: str, seq: str) -> None:
+        from rmm_tray.models.remotes import check_server, models_summary
+
+        models = check_server(name, url, api_key=api_key)
+        self.emit({"type": "models.server_form", "seq": seq, "action": "test", "ok": True,
+                   "message": models_summary(models)})
+
+    def _add_server(self, name: str, url: str, api_key: str, seq: str) -> None:
+        from rmm_tray.models.remotes import add_server, models_summary
+
+        with self._config_lock:
+            added = add_server(self.app, name, url, api_key=api_key)
+        where = {"config": "; its key is in config.toml (readable by you only)",
+                 "keyring": "; its key is in the keyring"}.get(added.key_in, "")
+        summary = models_summary(added.models or [])
+        self.emit({"type": "models.server_form", "seq": seq, "action": "add", "ok": True,
+                   "message": summary})
+        self.emit({"type": "models.notice", "message": f"Added {added.name}: {summary}{where}"})
+        self._after_servers_changed()
+
+    def _remove_server(self, name: str) -> None:
+        from rmm_tray.models.remotes import remove_server
+
+        with self._config_lock:
+            remove_server(self.app, name)
+        if self.chat is not None and (self.chat.remote or "").split(":", 1)[0] == name:
+            self.chat.remote = None  # its replies would have nowhere to come from
+        self.emit({"type": "models.notice", "message": f"Removed {name}"})
+        self._after_servers_changed()
+
+    def _after_servers_changed(self) -> None:
+        # The picker and the tray's menu ask the engines again: no restart needed.
+        if self.chat is not None:
+            self.chat.refresh_engines()
+        self._emit_servers()
 
 
 # -- helpers (pure; tested on their own) ----------------------------------------------

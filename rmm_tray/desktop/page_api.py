@@ -89,6 +89,11 @@ PAGE_API: dict[str, PageMethod] = {
     "models_settings": _m(MODELS, "settings", "name:text"),
     "models_save_settings": _m(MODELS, "save_settings", "name:text", "values:table", "unset:list"),
     "models_reset_settings": _m(MODELS, "reset_settings", "name:text"),
+    # OpenAI-compatible servers: the list, the Add server form's test and add, remove.
+    "models_servers": _m(MODELS, "servers"),
+    "models_test_server": _m(MODELS, "test_server", "name:text", "url:text", "api_key:text", "seq:text"),
+    "models_add_server": _m(MODELS, "add_server", "name:text", "url:text", "api_key:text", "seq:text"),
+    "models_remove_server": _m(MODELS, "remove_server", "name:text"),
     # The Settings view: the form, a value checked as typed, saved, a plugin switched.
     "settings_open": _m(SETTINGS, "open"),
     "settings_check": _m(SETTINGS, "check", "values:table"),

@@ -92,6 +92,9 @@ PROBES = {
                 : document.getElementById('models-error').textContent,
         };
     })()""",
+    # The Servers pane and its Add server form, as shown (web/servers.js).
+    "servers": "window.rmm && window.rmm.serversProbe ? window.rmm.serversProbe() : null",
+    "servers_text": "document.getElementById('servers').innerText",
     # The open settings form of a model: each field's value and placeholder, as shown.
     "settings": """(() => {
         const form = document.getElementById('model-settings');
