@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rmm_tray import __version__
 
@@ -49,11 +50,61 @@ def _wanted_modules(argv: Sequence[str] | None) -> list[str]:
     return []
 
 
+_columns: int | None = None
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own, with the terminal's width asked once per process: argparse
+    makes a formatter for every argument it adds, and asks through shutil, whose
+    import (bz2, lzma) costs a quick command more than parsing does."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        global _columns
+        if width is None:
+            if _columns is None:
+                try:
+                    _columns = int(os.environ.get("COLUMNS") or os.get_terminal_size(sys.__stdout__.fileno())[0])
+                except (AttributeError, OSError, ValueError):
+                    _columns = 80
+            width = max(_columns - 2, 11)  # as argparse does with shutil's answer
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every parser of the command line, sub-commands' too (argparse makes those
+    of the parent's class), formats with `_Formatter`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
+def wanted_actions(command: str, actions: Sequence[str]) -> list[str]:
+    """The actions of ``command`` whose parsers the command line being parsed needs:
+    the one it names; every one for help, an unknown action or none (argparse
+    lists the choices then). Outside `main`, every one."""
+    plain = [i for i, a in enumerate(_words or []) if not a.startswith("-")]
+    if not plain or _words is None or _words[plain[0]] != command:
+        return list(actions)
+    for a in _words[plain[0] + 1:]:
+        if a == "-h" or len(a) > 2 and "--help".startswith(a):
+            return list(actions)
+        if not a.startswith("-"):
+            return [a] if a in actions else list(actions)
+    return list(actions)
+
+
+_words: list[str] | None = None
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The whole parser; given ``argv``, only the part that parsing it needs."""
     from importlib import import_module
 
-    parser = argparse.ArgumentParser(
+    global _words
+    _words = None if argv is None else list(argv)
+    parser = _Parser(
         prog="rmm-tray",
         description="RunMyModel tray: a local llama.cpp assistant. Without a command: the "
         "tray app on a desktop, an interactive chat in a terminal without one.",

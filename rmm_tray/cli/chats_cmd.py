@@ -5,8 +5,8 @@ to a terminal cannot drive it (--json keeps the exact text)."""
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,24 +21,35 @@ class ChatsUsage(RmmError):
 
 
 def add_parser(sub: Any) -> None:
+    from rmm_tray.cli import wanted_actions
+
     c = sub.add_parser("chats", help="chat history: list, search, rename, export, import...")
     csub = c.add_subparsers(dest="chats_command", metavar="ACTION", required=True)
+    # Only the action named is built: a quick `chats search` does not pay for the rest.
+    for name in wanted_actions("chats", list(_ACTIONS)):
+        _ACTIONS[name](csub, name)
 
-    ls = csub.add_parser("list", help="chats, newest first")
+
+def _list(csub: Any, name: str) -> None:
+    ls = csub.add_parser(name, help="chats, newest first")
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--limit", type=_positive, metavar="N")
     ls.add_argument("--source", choices=("popup", "cli", "api", "import"))
     ls.add_argument("--trash", action="store_true", help="the chats in the trash instead")
     ls.set_defaults(run=chats_list)
 
-    show = csub.add_parser("show", help="one chat's messages")
+
+def _show(csub: Any, name: str) -> None:
+    show = csub.add_parser(name, help="one chat's messages")
     show.add_argument("id", metavar="ID|last")
     show.add_argument("--json", action="store_true")
     show.add_argument("--all-versions", action="store_true",
                       help="every version of every message, not only the branch shown")
     show.set_defaults(run=chats_show)
 
-    se = csub.add_parser("search", help="chats whose title or messages have every word")
+
+def _search(csub: Any, name: str) -> None:
+    se = csub.add_parser(name, help="chats whose title or messages have every word")
     se.add_argument("query")
     se.add_argument("--json", action="store_true")
     se.add_argument("--model", metavar="M", help="only chats with this model")
@@ -47,39 +58,58 @@ def add_parser(sub: Any) -> None:
     se.add_argument("--limit", type=_positive, default=50, metavar="N")
     se.set_defaults(run=chats_search)
 
-    rn = csub.add_parser("rename", help="give a chat a title (one line)")
+
+def _rename(csub: Any, name: str) -> None:
+    rn = csub.add_parser(name, help="give a chat a title (one line)")
     rn.add_argument("id", metavar="ID|last")
     rn.add_argument("title")
     rn.set_defaults(run=chats_rename)
 
-    for name, pinned in (("pin", True), ("unpin", False)):
-        p = csub.add_parser(name, help=f"{name} a chat (pinned chats come first in the popup)")
-        p.add_argument("ids", nargs="+", metavar="ID")
-        p.set_defaults(run=chats_pin, pinned=pinned)
 
-    rm = csub.add_parser("rm", help="move chats to the trash ('chats restore' brings them back)")
+def _pin(csub: Any, name: str) -> None:
+    p = csub.add_parser(name, help=f"{name} a chat (pinned chats come first in the popup)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(run=chats_pin, pinned=name == "pin")
+
+
+def _rm(csub: Any, name: str) -> None:
+    rm = csub.add_parser(name, help="move chats to the trash ('chats restore' brings them back)")
     rm.add_argument("ids", nargs="+", metavar="ID")
     rm.add_argument("--purge", action="store_true", help="remove them for good instead")
     rm.set_defaults(run=chats_rm)
 
-    rs = csub.add_parser("restore", help="bring chats back from the trash")
+
+def _restore(csub: Any, name: str) -> None:
+    rs = csub.add_parser(name, help="bring chats back from the trash")
     rs.add_argument("ids", nargs="+", metavar="ID")
     rs.set_defaults(run=chats_restore)
 
-    ex = csub.add_parser("export", help="chats as Markdown or JSON (the JSON imports back)")
+
+def _export(csub: Any, name: str) -> None:
+    ex = csub.add_parser(name, help="chats as Markdown or JSON (the JSON imports back)")
     ex.add_argument("ids", nargs="*", metavar="ID")
     ex.add_argument("--all", action="store_true", help="every chat (not the trash)")
     ex.add_argument("--format", choices=("md", "json"), default="md")
     ex.add_argument("-o", "--output", metavar="PATH", help="write to this file (default: stdout)")
     ex.set_defaults(run=chats_export)
 
-    im = csub.add_parser("import", help="chats from our JSON export or ChatGPT's conversations.json")
+
+def _import(csub: Any, name: str) -> None:
+    im = csub.add_parser(name, help="chats from our JSON export or ChatGPT's conversations.json")
     im.add_argument("file", metavar="FILE")
     im.set_defaults(run=chats_import)
 
-    mg = csub.add_parser("migrate", help="copy every chat to another backend, check, then switch to it")
+
+def _migrate(csub: Any, name: str) -> None:
+    mg = csub.add_parser(name, help="copy every chat to another backend, check, then switch to it")
     mg.add_argument("--to", required=True, metavar="NAME", help="the backend's name (jsonl, sqlite...)")
     mg.set_defaults(run=chats_migrate)
+
+
+#: Each action's parser, in the order `chats --help` lists them.
+_ACTIONS = {"list": _list, "show": _show, "search": _search, "rename": _rename, "pin": _pin,
+            "unpin": _pin, "rm": _rm, "restore": _restore, "export": _export, "import": _import,
+            "migrate": _migrate}
 
 
 def _positive(text: str) -> int:
@@ -93,6 +123,8 @@ def _positive(text: str) -> int:
 
 
 def _date(text: str) -> float:
+    import datetime as dt
+
     try:
         return dt.datetime.strptime(text, "%Y-%m-%d").timestamp()
     except ValueError:
@@ -101,7 +133,7 @@ def _date(text: str) -> float:
 
 def _when(ts: float | None) -> str:
     try:
-        return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts is not None else ""
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts is not None else ""
     except (OverflowError, OSError, ValueError, TypeError):  # a backend's odd time
         return "?"
 

@@ -9,13 +9,13 @@ so a command that logs nothing leaves no file behind.
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 LOG_NAME = "rmm-tray.log"
 #: A few MiB in all: enough for days of warnings, never a disk filler.
@@ -29,21 +29,47 @@ def log_file(root: Path) -> Path:
     return root / "logs" / LOG_NAME
 
 
-class _Handler(logging.handlers.RotatingFileHandler):
-    """Makes logs/ when the first line comes, and keeps a failure to write (a full
-    disk, a folder that went away) from reaching the code that logged."""
+def _rotating(path: str, on_error: Any) -> logging.Handler:
+    # logging.handlers brings socket, pickle and queue with it: a command that
+    # logs nothing (most do) does not pay for them at start-up.
+    import logging.handlers
+
+    class Rotating(logging.handlers.RotatingFileHandler):
+        def _open(self):  # type: ignore[no-untyped-def]
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+            return super()._open()
+
+    handler = Rotating(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+    handler.handleError = on_error  # type: ignore[method-assign]
+    return handler
+
+
+class _Handler(logging.Handler):
+    """The rotating file, opened with its logs/ folder when the first line comes;
+    a failure to write (a full disk, a folder that went away) never reaches the
+    code that logged."""
 
     def __init__(self, path: Path, role: str) -> None:
-        super().__init__(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True)
+        super().__init__()
+        self.baseFilename = os.path.abspath(path)
         self.role = role
-
-    def _open(self):  # type: ignore[no-untyped-def]
-        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
-        return super()._open()
+        self._file: logging.Handler | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         record.process_role = self.role
-        super().emit(record)
+        if self._file is None:
+            self._file = _rotating(self.baseFilename, self.handleError)
+        self._file.setFormatter(self.formatter)
+        self._file.emit(record)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        super().close()
 
     def handleError(self, record: logging.LogRecord) -> None:
         # logging's default prints a traceback to stderr for every line it cannot
