@@ -14,6 +14,7 @@ import llama_cpp
 import psutil
 
 from rmm_tray.engine import llama_log
+from rmm_tray.engine.embed import check_pooling, is_encoder
 from rmm_tray.engine.types import EngineError, EngineSettings
 from rmm_tray.home.settings_check import MAX_THREADS
 from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
@@ -89,6 +90,12 @@ def open_model(path: Path, settings: EngineSettings, info: GGUFInfo | None = Non
         info = check_model_file(path, gpu_layers=gpu_layers)
     n_ctx = context_for(settings.context_length, info.context_length)
     threads = threads_for(settings.threads)
+    # An encoder reads each input in one ubatch (llama.cpp aborts otherwise), so
+    # its batches are the whole context.
+    embedding = is_encoder(info)
+    if embedding:
+        check_pooling(info, path.name)
+    batches = {"n_batch": n_ctx, "n_ubatch": n_ctx} if embedding else {"n_batch": settings.batch_size}
     llama_log.take_errors()
     started = time.perf_counter()
     # verbose=True keeps llama-cpp-python from redirecting the process's fds (see
@@ -100,12 +107,13 @@ def open_model(path: Path, settings: EngineSettings, info: GGUFInfo | None = Non
             llama = llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_batch=settings.batch_size,
+                embedding=embedding,
                 n_threads=threads,
                 n_threads_batch=threads,
                 n_gpu_layers=gpu_layers,
                 verbose=True,
                 flash_attn=settings.flash_attn != "off",
+                **batches,
             )
     except Exception as exc:
         raise EngineError(_load_failure(path, exc)) from None

@@ -18,6 +18,7 @@ from typing import Any
 
 from rmm_tray.engine import llama_log, state_cache
 from rmm_tray.engine.chat_format import ChatFormat, choose_format, raw_format
+from rmm_tray.engine.embed import Embeddings, embed_items, file_is_encoder, is_encoder
 from rmm_tray.engine.generation import run_turn, warm_next_turn
 from rmm_tray.engine.loader import OpenedModel, check_model_file, gpu_layers_for, open_model
 from rmm_tray.engine.types import (
@@ -161,6 +162,11 @@ class Engine:
         self._jobs.put(job)
         return job.stream
 
+    def embed(self, items: list[str | list[int]], *, model: Path | None = None) -> Future[Embeddings]:
+        """One unit-length vector per item (a text, or token ids as the model reads
+        them) from an embedding model, loading it first if need be."""
+        return self._call("embed", list(items), model)
+
     def status(self) -> EngineStatus:
         path = self._loaded.path if self._loaded else None
         return EngineStatus(self._state, path, self._error)
@@ -246,16 +252,19 @@ class Engine:
         opened = open_model(path, settings, info)
         self.loads += 1
         llama = opened.llama
+        fmt: ChatFormat | None = None
+        bos = ""
         try:
-            bos = _token_text(llama, llama.token_bos())
-            eos = _token_text(llama, llama.token_eos())
-            fmt = choose_format(
-                gguf_template=opened.info.chat_template,
-                architecture=opened.info.architecture,
-                override=settings.chat_template,
-                bos=bos,
-                eos=eos,
-            )
+            if not is_encoder(opened.info):  # an encoder has no chat template to find
+                bos = _token_text(llama, llama.token_bos())
+                eos = _token_text(llama, llama.token_eos())
+                fmt = choose_format(
+                    gguf_template=opened.info.chat_template,
+                    architecture=opened.info.architecture,
+                    override=settings.chat_template,
+                    bos=bos,
+                    eos=eos,
+                )
         except EngineError:
             llama.close()
             raise
@@ -269,11 +278,11 @@ class Engine:
             n_ctx_train=opened.info.context_length or opened.n_ctx,
             gpu_layers=opened.gpu_layers,
             threads=opened.threads,
-            chat_template=fmt.name,
+            chat_template=fmt.name if fmt is not None else "none",
             load_s=opened.load_s,
         )
         log.info("loaded %s in %.2fs (ctx %d, gpu layers %d, template %s)", path.name,
-                 opened.load_s, opened.n_ctx, opened.gpu_layers, fmt.name)
+                 opened.load_s, opened.n_ctx, opened.gpu_layers, self._loaded.chat_template)
         return self._loaded
 
     def _unload(self) -> None:
@@ -292,6 +301,9 @@ class Engine:
             target = job.model or (self._loaded.path if self._loaded else self.default_model)
             if target is None:
                 raise EngineError("no model chosen and no default model")
+            if self._encoder(Path(target)):  # before the model in use is given up
+                raise EngineError(f"{self.name_for(Path(target))} is an embedding model: it makes "
+                                  "vectors (POST /v1/embeddings), not replies; choose a chat model")
             self._load(Path(target))
             assert self._model is not None and self._format is not None
             self._switch_chat(job.chat_id)
@@ -320,6 +332,25 @@ class Engine:
             if job.continue_reply:  # the whole reply is what the next turn follows
                 before, said = job.messages[:-1], str(job.messages[-1].get("content") or "")
             self._warm(fmt, before, said + "".join(reply))
+
+    def _encoder(self, path: Path) -> bool | None:
+        """Whether ``path`` is an embedding model, from the open model's header when
+        it is the one loaded (a chat turn should not re-read a file)."""
+        if self._loaded is not None and self._model is not None and self._loaded.path == path:
+            return is_encoder(self._model.info)
+        return file_is_encoder(path)
+
+    def _embed(self, items: list[str | list[int]], model: Path | None) -> Embeddings:
+        target = model or (self._loaded.path if self._loaded else self.default_model)
+        if target is None:
+            raise EngineError("no model chosen and no default model")
+        name = self.name_for(Path(target))
+        if self._encoder(Path(target)) is False:  # before the model in use is given up
+            raise EngineError(f"{name} cannot make embeddings: it is a text-generation model")
+        self._load(Path(target))
+        assert self._model is not None
+        self._state = "generating"
+        return embed_items(self._model.llama, items, name)
 
     def _warm(self, fmt: ChatFormat, messages: list[dict[str, Any]], reply: str) -> None:
         """After the stream has closed: the next turn's opening, decoded while the

@@ -192,9 +192,11 @@ class Api:
         return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def embeddings(self, request: Request) -> Response:
-        from rmm_tray.server.embeddings import embeddings
+        from rmm_tray.server import embeddings
 
-        return JSONResponse(embeddings(self.core, await self.body(request)))
+        job = embeddings.embed_job(self.core, await self.body(request))
+        result = await embeddings.compute(self.core, job, self.gate)
+        return JSONResponse(embeddings.embeddings_body(job, result))
 
     async def health(self, request: Request) -> Response:
         status = self.core.engine_status()

@@ -94,6 +94,16 @@ def _digest(messages: list[dict[str, str]]) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
+def refuse_embedding_model(path: Path, name: str) -> None:
+    """A 400 before queuing, instead of the engine's refusal as a failed reply."""
+    from rmm_tray.engine.embed import file_is_encoder
+
+    if file_is_encoder(path):
+        raise ApiError(400, f"model {name!r} is an embedding model: it makes vectors "
+                       "(POST /v1/embeddings), not replies; name a chat model", param="model",
+                       code="model_not_chat")
+
+
 class Gate:
     """The queue bound: one request generating and ``max_waiting`` waiting; one
     more is told to come back (503 with Retry-After) instead of waiting unseen."""
@@ -130,6 +140,7 @@ class Generation:
         self._recorder = recorder
         self._loop = asyncio.get_running_loop()
         self._events: asyncio.Queue[list[Event] | None] = asyncio.Queue()
+        refuse_embedding_model(job.model, job.model_name)
         gate.enter()
         self._gate = gate
         try:
