@@ -102,6 +102,17 @@ def test_wayland_prompt_hotkeys_go_through_the_portal(screen: Screen, start, ses
     assert form["name"] == "paste"
     assert {f["name"]: f["value"] for f in form["fields"]} == {"clipboard": "copied words"}
 
+    # A new main hotkey from Settings: the whole set again, in a third session.
+    page_call(home_with_model, "settings_save", {"ui.hotkey": "<ctrl>+<alt>+o"})
+    binds = wait_for(lambda: (lambda b: b if len(b) == 3 else None)(
+        portal_calls(fake_portal, "BindShortcuts")), 15, "the set bound again")
+    assert [sid for sid, _ in binds[2]["shortcuts"]] == ["toggle", "prompt:paste", "prompt:shout"]
+    assert binds[2]["shortcuts"][0][1]["preferred_trigger"] == "CTRL+ALT+o"
+    wait_for(lambda: app.status()["hotkey"], 10, "the main hotkey bound")
+    assert app.tray("Open chat (Ctrl+Alt+O)")["ok"]
+    press_portal_shortcut(session_bus, "toggle")
+    wait_for(lambda: not screen.visible_popups(), 10, "the main shortcut to hide the popup")
+
 
 def test_settings_and_the_architect_refuse_a_hotkey_in_use(screen: Screen, start,
                                                           home_with_model: Path) -> None:
