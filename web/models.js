@@ -649,6 +649,7 @@
   rmm.view("models", {
     show() {
       rmm.call("models_local");
+      if (state.pane === "servers") rmm.call("models_servers");  // a server may have come or gone
       if (!state.opened) {
         state.opened = true;
         state.lastQuery = "";

@@ -425,13 +425,15 @@ class ModelsController:
                    "message": models_summary(models)})
 
     def _add_server(self, name: str, url: str, api_key: str, seq: str) -> None:
-        from rmm_tray.models.remotes import add_server, models_summary
+        from rmm_tray.models.remotes import add_server, check_server, models_summary
 
+        # Tested before the lock: a server that takes its time holds up no other change.
+        models = check_server(name, url, api_key=api_key)
         with self._config_lock:
-            added = add_server(self.app, name, url, api_key=api_key)
+            added = add_server(self.app, name, url, api_key=api_key, check=False)
         where = {"config": "; its key is in config.toml (readable by you only)",
                  "keyring": "; its key is in the keyring"}.get(added.key_in, "")
-        summary = models_summary(added.models or [])
+        summary = models_summary(models)
         self.emit({"type": "models.server_form", "seq": seq, "action": "add", "ok": True,
                    "message": summary})
         self.emit({"type": "models.notice", "message": f"Added {added.name}: {summary}{where}"})
