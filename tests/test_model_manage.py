@@ -353,3 +353,23 @@ def test_forget_model_clears_only_its_own_table_and_default(tmp_path: Path) -> N
     after = forget_model(config, "a.gguf")
     assert after["model"]["default"] == "" and after.data["models"] == {}
     assert "# Settings for one model" in config.read_text()
+
+
+def test_a_header_read_again_only_when_the_file_changed(tmp_path: Path) -> None:
+    # The API asks per request which kind of model it was named; a file replaced
+    # in place (same path) must be seen as the new file.
+    import os
+
+    from rmm_tray.models.store import read_header_or_error
+
+    path = write_gguf(tmp_path / "m.gguf", name="first", ctx=2048)
+    assert read_header_or_error(path)[0].context_length == 2048
+    first = read_header_or_error(path)[0]
+    assert read_header_or_error(path)[0] is first, "unchanged: remembered"
+    write_gguf(tmp_path / "m.gguf", name="second", ctx=4096)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert read_header_or_error(path)[0].context_length == 4096
+    path.write_bytes(b"not a gguf")
+    info, error = read_header_or_error(path)
+    assert info is None and error

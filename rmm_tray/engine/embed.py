@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rmm_tray.engine.types import EngineError
-from rmm_tray.models.gguf import GGUFError, GGUFInfo, read_gguf
+from rmm_tray.models.gguf import GGUFInfo
 
 #: Encoder architectures llama.cpp pools into one vector (their GGUFs also carry
 #: ``ARCH.pooling_type``, which is what is looked for first).
@@ -53,10 +53,13 @@ def is_encoder(info: GGUFInfo) -> bool:
 def file_is_encoder(path: Path) -> bool | None:
     """The header's answer; None for a file that cannot be read, which the loader
     then reports in its own words."""
+    from rmm_tray.models.store import read_header_or_error
+
     try:
-        return is_encoder(read_gguf(path, summary=True))
-    except (GGUFError, OSError):
+        info, _ = read_header_or_error(path)  # remembered: asked per API request
+    except OSError:
         return None
+    return is_encoder(info) if info is not None else None
 
 
 def check_pooling(info: GGUFInfo, name: str) -> None:

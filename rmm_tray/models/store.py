@@ -223,12 +223,33 @@ def _missing_parts(missing: list[int], total: int) -> str:
     return f"missing part{'s' if len(missing) > 1 else ''} {shown} of {total}"
 
 
+#: Summary headers read in this process, by path, while size and modification
+#: time stay: the API asks per request which kind of model it was named, and
+#: walking a 262k-token vocabulary to the header's end takes ~50 ms.
+_summaries: dict[str, tuple[tuple[int, int], GGUFInfo | None, str | None]] = {}
+_SUMMARIES_KEPT = 64
+
+
 def read_header_or_error(path: Path) -> tuple[GGUFInfo | None, str | None]:
     """The summary header a model list shows (tokenizer arrays skipped), or why not."""
     try:
-        return read_gguf(path, summary=True), None
+        st = os.stat(path)
+    except OSError:
+        st = None  # read_gguf says why, in its own words
+    key = str(path)
+    if st is not None and stat.S_ISREG(st.st_mode):
+        seen = _summaries.get(key)
+        if seen is not None and seen[0] == (st.st_size, st.st_mtime_ns):
+            return seen[1], seen[2]
+    try:
+        info, error = read_gguf(path, summary=True), None
     except GGUFError as exc:
-        return None, str(exc)
+        info, error = None, str(exc)
+    if st is not None and stat.S_ISREG(st.st_mode):
+        if len(_summaries) >= _SUMMARIES_KEPT:
+            _summaries.pop(next(iter(_summaries)), None)
+        _summaries[key] = ((st.st_size, st.st_mtime_ns), info, error)
+    return info, error
 
 
 def model_name(path: Path, models_dir: Path) -> str:
