@@ -79,9 +79,10 @@ class FakeEngine:
         self.release: threading.Event | None = None
         self.fail: str | None = None
 
-    def chat(self, messages, params, *, model=None, chat_id=None, raw=False):  # type: ignore[no-untyped-def]
+    def chat(self, messages, params, *, model=None, chat_id=None, raw=False,  # type: ignore[no-untyped-def]
+             warm_next_turn=True):
         self.calls.append({"messages": messages, "params": params, "model": model,
-                           "chat_id": chat_id, "raw": raw})
+                           "chat_id": chat_id, "raw": raw, "warm_next_turn": warm_next_turn})
         return FakeStream(self.pieces, self.release, self.fail)
 
     def status(self) -> EngineStatus:
@@ -141,6 +142,8 @@ def test_a_chat_reply_with_usage(core: App) -> None:
     assert body["usage"] == {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15,
                              "prompt_tokens_details": {"cached_tokens": 5}}
     assert body["model"] == MODEL
+    # A program may send its next request at once: no warm-up for it to wait behind.
+    assert core.engine.calls[-1]["warm_next_turn"] is False
 
 
 def test_the_model_is_found_by_the_names_the_cli_takes(core: App) -> None:

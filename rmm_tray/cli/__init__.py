@@ -64,7 +64,8 @@ class _Formatter(argparse.HelpFormatter):
         if width is None:
             if _columns is None:
                 try:
-                    _columns = int(os.environ.get("COLUMNS") or os.get_terminal_size(sys.__stdout__.fileno())[0])
+                    _columns = int(os.environ.get("COLUMNS")
+                                   or os.get_terminal_size(sys.__stdout__.fileno())[0])
                 except (AttributeError, OSError, ValueError):
                     _columns = 80
             width = max(_columns - 2, 11)  # as argparse does with shutil's answer

@@ -94,6 +94,7 @@ class _Chat:
     chat_id: str | None
     raw: bool = False
     continue_reply: bool = False
+    warm: bool = True
     stream: ChatStream = field(default_factory=ChatStream)
 
 
@@ -154,11 +155,16 @@ class Engine:
         chat_id: str | None = None,
         raw: bool = False,
         continue_reply: bool = False,
+        warm_next_turn: bool = True,
     ) -> ChatStream:
         """A reply to ``messages``; ``raw``: no chat template, the messages' text
         is the prompt as given (a plain completion); ``continue_reply``: more of
-        the reply that ends ``messages`` (one cut off at the token limit)."""
-        job = _Chat(list(messages), params or GenParams(), model, chat_id, raw, continue_reply)
+        the reply that ends ``messages`` (one cut off at the token limit);
+        ``warm_next_turn``: decode the next turn's opening after the reply, for a
+        person who reads before asking again (not for a program that asks at once:
+        its next request would wait for it)."""
+        job = _Chat(list(messages), params or GenParams(), model, chat_id, raw, continue_reply,
+                    warm_next_turn)
         self._jobs.put(job)
         return job.stream
 
@@ -326,7 +332,7 @@ class Engine:
             return
         finally:
             stream._close()
-        if finished and job.chat_id is not None and self._jobs.empty():
+        if finished and job.chat_id is not None and job.warm and self._jobs.empty():
             self._state = "idle"  # the reply is over, whatever is decoded now
             before, said = job.messages, ""
             if job.continue_reply:  # the whole reply is what the next turn follows

@@ -145,8 +145,10 @@ class Generation:
         self._gate = gate
         try:
             key = "api-raw" if job.raw else chat_key(job.messages)
+            # No warm-up of a next turn: a program may send its next request at
+            # once (another conversation, often), and it would wait behind it.
             self.stream: ChatStream = core.engine.chat(job.messages, job.params, model=job.model,
-                                                       chat_id=key, raw=job.raw)
+                                                       chat_id=key, raw=job.raw, warm_next_turn=False)
         except BaseException:
             gate.leave()
             raise
