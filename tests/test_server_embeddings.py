@@ -340,3 +340,124 @@ def test_sdk_switches_between_a_chat_model_and_the_embedding_model(
     after = client.embeddings.create(model=BERT, input="hello world").data[0].embedding
     assert served.health()["model"] == BERT  # asked for, so loaded again
     assert np.allclose(before, after, atol=1e-6)
+
+
+# -- a real embedding model: all-MiniLM-L6-v2 ----------------------------------------------
+
+MINILM = "all-minilm-l6-v2.gguf"
+
+
+@pytest.fixture(scope="session")
+def minilm_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Converted once per session (under a second; 91 MB of float32)."""
+    import minilm_gguf
+
+    return minilm_gguf.convert(tmp_path_factory.mktemp("minilm") / MINILM)
+
+
+@pytest.fixture(scope="module")
+def minilm_served(tmp_path_factory: pytest.TempPathFactory, minilm_model: Path) -> Iterator[Served]:
+    root = make_home(tmp_path_factory.mktemp("minilm-home") / "home", None)
+    (root / "models" / MINILM).symlink_to(minilm_model)  # as `models import` links a file
+    server = start(root, "-m", MINILM)
+    yield server
+    stop(server)
+
+
+@pytest.fixture()
+def minilm(minilm_served: Served):  # type: ignore[no-untyped-def]
+    import openai
+
+    return openai.OpenAI(base_url=minilm_served.url, api_key="unused", max_retries=0, timeout=120)
+
+
+def embed(client, texts: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]
+    reply = client.embeddings.create(model=MINILM, input=texts)
+    assert [d.index for d in reply.data] == list(range(len(texts)))
+    return np.array([d.embedding for d in reply.data])
+
+
+# sentence-transformers' own semantic-search example: each query and the one
+# sentence of the corpus that means the same, among sentences that share its words.
+CORPUS = ["A man is eating food.", "A man is eating a piece of bread.", "The girl is carrying a baby.",
+          "A man is riding a horse.", "A woman is playing violin.", "Two men pushed carts through the woods.",
+          "A man is riding a white horse on an enclosed ground.", "A monkey is playing drums.",
+          "A cheetah is running behind its prey."]
+QUERIES = {"A man is eating pasta.": "A man is eating food.",
+           "Someone in a gorilla costume is playing a set of drums.": "A monkey is playing drums.",
+           "A cheetah chases prey on across a field.": "A cheetah is running behind its prey.",
+           "A woman plays the fiddle.": "A woman is playing violin."}
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_minilm_ranks_the_sentence_that_means_the_same_first(minilm_served: Served, minilm) -> None:
+    corpus = embed(minilm, CORPUS)
+    queries = embed(minilm, list(QUERIES))
+    assert corpus.shape == (len(CORPUS), 384) and queries.shape == (len(QUERIES), 384)
+    assert np.allclose(np.linalg.norm(corpus, axis=1), 1, atol=1e-5)
+    assert np.allclose(np.linalg.norm(queries, axis=1), 1, atol=1e-5)
+    scores = queries @ corpus.T  # unit vectors: the dot product is the cosine
+    for (query, expected), row in zip(QUERIES.items(), scores):
+        ranked = [CORPUS[i] for i in np.argsort(-row)]
+        assert ranked[0] == expected, (query, ranked[:3], np.sort(row)[::-1][:3])
+    # Food before bread before the other things a man does (the example's order).
+    pasta = dict(zip(CORPUS, scores[0]))
+    assert pasta["A man is eating food."] > pasta["A man is eating a piece of bread."]
+    assert pasta["A man is eating a piece of bread."] > max(
+        v for k, v in pasta.items() if "eating" not in k)
+    assert minilm_served.health()["model"] == MINILM
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_minilm_vectors_are_what_the_model_computes(minilm) -> None:
+    """llama.cpp's vectors against the same network in numpy on the original
+    safetensors, fed token ids looked up in vocab.txt by hand: the conversion,
+    WordPiece and mean pooling all have to be right."""
+    import minilm_gguf
+
+    texts = ["A man is eating food.", "A cat sits on the mat, and a dog sleeps.",
+             "Where is the nearest train station?"]
+    ids = [minilm_gguf.wordpiece(t) for t in texts]
+    expected = np.array(minilm_gguf.reference(ids))
+    reply = minilm.embeddings.create(model=MINILM, input=texts, encoding_format="float")
+    got = np.array([d.embedding for d in reply.data])
+    assert got.shape == (3, minilm_gguf.WIDTH)
+    # The server read exactly those tokens: [CLS] ... [SEP], nothing else.
+    assert reply.usage.prompt_tokens == sum(len(i) for i in ids)
+    assert np.abs(got - expected).max() < 1e-3
+    by_ids = embed(minilm, ids)  # type: ignore[arg-type]
+    assert np.allclose(by_ids, got, atol=1e-5)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_minilm_a_batch_gives_the_vectors_of_one_at_a_time(minilm) -> None:
+    texts = ["Hi.", "A man is eating a piece of bread.", CORPUS[6], "Two men pushed carts through the woods.",
+             " ".join(CORPUS), "The girl is carrying a baby."]
+    batch = embed(minilm, texts)  # base64 on the wire, as the SDK asks by default
+    alone = np.array([embed(minilm, [t])[0] for t in texts])
+    # Flash attention's float16 rounding ("auto", the default) depends on what shares
+    # the decode: about 1e-4 apart, where exactly equal would ask too much.
+    assert np.abs(batch - alone).max() < 5e-4
+    # Far less than sentences differ from each other.
+    assert min(np.linalg.norm(batch[i] - batch[j]) for i in range(6) for j in range(i)) > 0.1
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_minilm_over_512_tokens_is_a_one_line_400(minilm_served: Served, minilm) -> None:
+    import openai
+
+    # [CLS] + n words + [SEP]: 512 tokens fit BERT's learned positions, 513 do not.
+    fits = minilm.embeddings.create(model=MINILM, input="cat " * 510)
+    assert fits.usage.prompt_tokens == 512 and len(fits.data[0].embedding) == 384
+    with pytest.raises(openai.BadRequestError) as too_long:
+        minilm.embeddings.create(model=MINILM, input=["A man is eating food.", "cat " * 511])
+    err = too_long.value.body
+    assert err["param"] == "input" and "\n" not in err["message"], err
+    assert "input 1 is 513 tokens" in err["message"] and "at most 512" in err["message"]
+    # Nothing was given up: the model stays loaded and answers the next request.
+    assert minilm_served.proc.poll() is None and minilm_served.health()["model"] == MINILM
+    assert len(embed(minilm, ["A man is eating food."])[0]) == 384
