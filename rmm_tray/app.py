@@ -28,6 +28,8 @@ from rmm_tray.hooks.host import (
 # Prompt templates, model sources and the models folder are imported where they
 # are used: `rmm-tray chats search` needs none of them and pays for each import.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rmm_tray.chat.drafts import MessageDraft
     from rmm_tray.chat.templates import PromptTemplate
     from rmm_tray.engine import Engine, EngineSettings, EngineStatus, GenParams, LoadedModel
@@ -55,6 +57,9 @@ class App:
         self.config = config
         self.safe_mode = safe_mode
         self._engine: Engine | None = None
+        #: Called (on the engine thread) when the model in use changes or starts
+        #: to: the desktop shows a switch the API or the CLI asked for.
+        self.model_listeners: list[Callable[[LoadedModel | None], None]] = []
         self._started = False
 
     @classmethod
@@ -287,8 +292,15 @@ class App:
             from rmm_tray.engine import Engine
 
             self._engine = Engine(self.engine_settings(), settings_for=self.engine_settings,
-                                  name_for=self.model_name)
+                                  name_for=self.model_name, on_model=self._model_changed)
         return self._engine
+
+    def _model_changed(self, loaded: "LoadedModel | None") -> None:
+        for listener in list(self.model_listeners):
+            try:
+                listener(loaded)
+            except Exception:
+                log.exception("a model-change listener failed")
 
     # -- life cycle ----------------------------------------------------------
 

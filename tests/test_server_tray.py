@@ -103,3 +103,30 @@ def test_enabled_in_config_starts_with_the_tray(screen: Screen, home: Path) -> N
     finally:
         app.close()
     assert not answers(url), "quitting the tray stops the API"
+
+
+@pytest.mark.slow
+def test_a_model_an_api_client_names_shows_in_the_open_popup(screen: Screen, home_with_model: Path) -> None:
+    import openai
+
+    starter = next((home_with_model / "models").glob("*.gguf"))
+    (home_with_model / "models" / "other.gguf").symlink_to(starter.resolve())
+    port = with_port(home_with_model, "enabled = true\n")
+    app = RunningApp(screen, home_with_model, "--no-tray", "--no-hotkey")
+    try:
+        app.cli("show")
+        wait_for(screen.visible_popups, 15, "the popup")
+        state = wait_for(lambda: (lambda s: s if s and s.endswith("|" + starter.name) else None)(
+            app.probe("state")), 30, "the picker on the default model")
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", timeout=120)
+        wait_for(lambda: answers(str(client.base_url).rstrip("/")), 30, "the API to answer")
+        reply = client.chat.completions.create(model="other.gguf", max_tokens=4,
+                                               messages=[{"role": "user", "content": "Hi"}])
+        assert reply.model == "other.gguf"
+        # Nobody touched the popup: the switch the API asked for shows in it.
+        shown = wait_for(lambda: (lambda s: s if s and s.endswith("|other.gguf") else None)(
+            app.probe("state")), 15, f"the picker to follow the API's model (was {state!r})")
+        assert shown.split("|")[0].strip() != ""
+        assert app.status()["model"] == "other.gguf"
+    finally:
+        app.close()

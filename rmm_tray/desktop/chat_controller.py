@@ -112,6 +112,12 @@ class ChatController:
         # Held only while a turn is set up; a turn waits here for the one before to end.
         self._idle = threading.Condition()
         self.last_error: str | None = None
+        app.model_listeners.append(self._model_changed)
+
+    def _model_changed(self, loaded: Any) -> None:
+        # On the engine thread: a load the API or the CLI asked for shows in the
+        # picker and the tray too. Sent from a worker, so the engine never waits on IPC.
+        self._spawn("model changed", self.push_state)
 
     # -- state ---------------------------------------------------------------
 

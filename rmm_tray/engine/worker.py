@@ -113,6 +113,7 @@ class Engine:
         *,
         settings_for: Callable[[Path], EngineSettings] | None = None,
         name_for: Callable[[Path], str] | None = None,
+        on_model: Callable[[LoadedModel | None], None] | None = None,
     ):
         self.settings = settings or EngineSettings()
         self.default_model = default_model
@@ -122,6 +123,10 @@ class Engine:
         self.settings_for = settings_for
         #: How the app names a model (its path in models/), for the events it sends.
         self.name_for = name_for or (lambda path: path.name)
+        #: Told on the engine thread when a model starts loading (None), is loaded,
+        #: or is unloaded (None): whoever asked for it (the popup, the API, the
+        #: CLI), every view shows the model in use.
+        self.on_model = on_model
         self._loaded_settings: EngineSettings | None = None
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._state = "idle"
@@ -252,9 +257,17 @@ class Engine:
             self._error = str(exc)
             raise
 
+    def _tell(self, loaded: LoadedModel | None) -> None:
+        if self.on_model is not None:
+            try:
+                self.on_model(loaded)
+            except Exception:  # a listener's failure is not the engine's
+                log.exception("a model-change listener failed")
+
     def _open(self, path: Path, settings: EngineSettings, info: GGUFInfo | None = None) -> LoadedModel:
         self._state = "loading"
         self._error = None
+        self._tell(None)
         opened = open_model(path, settings, info)
         self.loads += 1
         llama = opened.llama
@@ -289,15 +302,19 @@ class Engine:
         )
         log.info("loaded %s in %.2fs (ctx %d, gpu layers %d, template %s)", path.name,
                  opened.load_s, opened.n_ctx, opened.gpu_layers, self._loaded.chat_template)
+        self._tell(self._loaded)
         return self._loaded
 
     def _unload(self) -> None:
         self._states.clear()
         self._current_chat = None
+        had = self._model is not None
         if self._model is not None:
             self._model.llama.close()
         self._model = self._format = None
         self._loaded = self._loaded_settings = None
+        if had:
+            self._tell(None)
 
     def _serve_chat(self, job: _Chat) -> None:
         stream = job.stream
