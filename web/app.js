@@ -181,10 +181,14 @@ els.messages.addEventListener("wheel", (e) => { if (e.deltaY < 0) personMovesUp(
 els.messages.addEventListener("keydown", (e) => {
   if (["ArrowUp", "PageUp", "Home"].includes(e.key)) personMovesUp();
 });
+// Content that grows below the view (a finished reply's buttons) is not the
+// person moving away: only a scroll that went up stops following.
+let lastTop = 0;
 els.messages.addEventListener("scroll", () => {
-  const bottom = atBottom();
-  if (!bottom) following = false;
-  else if (performance.now() - movedUpAt > 400) following = true;
+  const top = els.messages.scrollTop;
+  if (atBottom()) { if (performance.now() - movedUpAt > 400) following = true; }
+  else if (top < lastTop - 1) following = false;
+  lastTop = top;
   jump.hidden = following;
 });
 jump.addEventListener("click", () => { toLatest(); els.input.focus(); });
