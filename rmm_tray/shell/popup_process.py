@@ -215,7 +215,10 @@ class CoreLink:
 
     def to_page(self, data: dict[str, Any]) -> None:
         if self.window is not None:
-            self.window.evaluate_js(f"window.rmm && window.rmm.receive({json.dumps(data)})")
+            # run_js: the script as it is. evaluate_js escapes it into a string for
+            # eval() and stringifies the result, for each of a streaming reply's
+            # batches: CPU taken from the cores llama.cpp decodes on.
+            self.window.run_js(f"window.rmm && window.rmm.receive({json.dumps(data)})")
 
     def show(self) -> None:
         window = self.window
