@@ -7,7 +7,6 @@ import argparse
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,6 +111,8 @@ def run_edit(args: argparse.Namespace) -> int:
                          encoding="utf-8")
     editor = editor_command()
     while True:
+        import subprocess
+
         code = subprocess.call([*editor, str(draft)])
         if code != 0:
             print(f"rmm-tray: the editor exited with code {code}; config.toml is unchanged, "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -27,6 +26,8 @@ AMX_FIX = (f'rebuild llama-cpp-python without AMX: CMAKE_ARGS="{NO_AMX_FLAGS}" p
 def gpu_fix(machine: str | None = None) -> str:
     """How to rebuild llama-cpp-python with CUDA; on x86-64 without AMX as well,
     or the GPU build would bring the crash back."""
+    import platform
+
     machine = (machine or platform.machine()).lower()
     flags = "-DGGML_CUDA=on" + (f" {NO_AMX_FLAGS}" if machine in ("x86_64", "amd64", "x64") else "")
     return f'for NVIDIA: CMAKE_ARGS="{flags}" pip install --force-reinstall --no-cache-dir llama-cpp-python'
@@ -277,6 +278,8 @@ def _plugin_checks(safe_mode: bool) -> list[Check]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import platform
+
     checks = [Check("python", "ok", f"{platform.python_version()} ({sys.executable})")]
     checks += _llama_checks()
     checks += _gui_checks()

@@ -9,11 +9,11 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from rmm_tray.app import App
 from rmm_tray.cli.output import json_line, print_json, print_table
 from rmm_tray.units import human_size
 
 if TYPE_CHECKING:
+    from rmm_tray.app import App
     from rmm_tray.models.downloads import Download
 
 
@@ -59,7 +59,7 @@ def checked_repo_id(text: str) -> str:
 def run_search(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import catalogue
 
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     found = catalogue(app).search(args.query, sort=args.sort, limit=args.limit)
     if args.json:
         print_json([r.__dict__ for r in found])
@@ -78,7 +78,7 @@ def run_files(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import catalogue, repo_files
 
     repo = checked_repo_id(args.repo)
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     details = catalogue(app).repo(repo)
     rows = repo_files(app, details)
     if args.json:
@@ -99,7 +99,7 @@ def run_files(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     from rmm_tray.models.acquire import pull_target
 
     source, file = pull_target(app, args.ref)
@@ -174,3 +174,11 @@ def _eta(seconds: float | None) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
         else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _app_class() -> "type[App]":
+    # The App (config, plugins, history) only when a command runs: `--help`
+    # builds every command's parser and must not pay for it.
+    from rmm_tray.app import App
+
+    return App

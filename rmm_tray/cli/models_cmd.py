@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rmm_tray.app import App
 from rmm_tray.cli.output import print_json, print_table
 from rmm_tray.units import human_size
+
+if TYPE_CHECKING:
+    from rmm_tray.app import App
 
 
 def add_parser(sub: Any) -> None:
@@ -42,7 +44,7 @@ def add_parser(sub: Any) -> None:
 def run_list(args: argparse.Namespace) -> int:
     from rmm_tray.models.store import ModelNotFound, list_models
 
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     models = list_models(app.home.models)
     try:
         default = app.default_model()
@@ -78,7 +80,7 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_models(app: App) -> list[Any]:
+def _engine_models(app: "App") -> list[Any]:
     from rmm_tray.hooks.engines import engine_models
 
     return engine_models(app.engines)
@@ -87,7 +89,7 @@ def _engine_models(app: App) -> list[Any]:
 def run_discover(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import discover
 
-    rows = discover(App.open(safe_mode=args.safe_mode))
+    rows = discover(_app_class().open(safe_mode=args.safe_mode))
     if args.json:
         print_json(rows)
         return 0
@@ -104,7 +106,7 @@ def run_discover(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from rmm_tray.models.acquire import import_model
 
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     paths = import_model(app, args.path, copy=args.copy)
     if args.json:
         print_json([str(p) for p in paths])
@@ -116,7 +118,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_rm(args: argparse.Namespace) -> int:
-    app = App.open(safe_mode=args.safe_mode)
+    app = _app_class().open(safe_mode=args.safe_mode)
     from rmm_tray.models.manage import delete_model
 
     path = delete_model(app, args.name)
@@ -126,3 +128,11 @@ def run_rm(args: argparse.Namespace) -> int:
     else:
         print(f"removed {name}")
     return 0
+
+
+def _app_class() -> "type[App]":
+    # The App (config, plugins, history) only when a command runs: `--help`
+    # builds every command's parser and must not pay for it.
+    from rmm_tray.app import App
+
+    return App

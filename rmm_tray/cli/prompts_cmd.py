@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,9 +92,10 @@ def usage_exit(message: str) -> int:
 
 def _cli(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """A missing variable or a bad --var is a usage error: exit status 2."""
-    from rmm_tray.chat.prompt_model import MissingVariables
-
     def run(args: argparse.Namespace) -> int:
+        # Imported when the command runs: `--help` builds every parser.
+        from rmm_tray.chat.prompt_model import MissingVariables
+
         try:
             return fn(args)
         except (UsageError, MissingVariables) as exc:
@@ -219,6 +218,9 @@ def prompts_edit(args: argparse.Namespace) -> int:
     text = path.read_text(encoding="utf-8") if path.exists() else dump_prompt(t)
     # Edited in a temporary copy: the prompt changes only once the edit checks out,
     # and a failed check leaves the person's text in that copy.
+    import subprocess
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f"{args.name}.", suffix=".toml")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
