@@ -169,6 +169,8 @@ class CoreLink:
         self.visible = False
         self.hide_on_blur = False
         self.quitting = False
+        #: Whether an event has reached the page's own scripts (see to_page).
+        self._page_ready = False
 
     def call(self, method: str, *args: Any) -> None:
         """One way: the core answers with events to the page, never a reply."""
@@ -214,11 +216,19 @@ class CoreLink:
             self._quit()
 
     def to_page(self, data: dict[str, Any]) -> None:
-        if self.window is not None:
+        if self.window is None:
+            return
+        script = f"window.rmm && window.rmm.receive({json.dumps(data)})"
+        if self._page_ready:
             # run_js: the script as it is. evaluate_js escapes it into a string for
             # eval() and stringifies the result, for each of a streaming reply's
             # batches: CPU taken from the cores llama.cpp decodes on.
-            self.window.run_js(f"window.rmm && window.rmm.receive({json.dumps(data)})")
+            self.window.run_js(script)
+        else:
+            # Until the page's scripts have run: evaluate_js waits for them (run_js
+            # only for the load to start, and the event would be lost).
+            self.window.evaluate_js(script)
+            self._page_ready = True
 
     def show(self) -> None:
         window = self.window
