@@ -223,13 +223,32 @@ def test_history_view_search_open_rename_pin_delete_undo_export(screen: Screen, 
     wait_for(lambda: doomed in [r["id"] for r in rows(app)], 10, "Undo brought it back")
     assert doomed in app.cli("chats", "list").stdout
 
+    # Export goes through the desktop's save dialog, opened on the exports folder
+    # with the chat's title as the name; the person types where it goes.
     screen.key("alt+e")
+    dialog = wait_for(lambda: screen.run("xdotool", "search", "--onlyvisible", "--name", "Export chat",
+                                         check=False).stdout.split(), 15, "the save dialog")[0]
+    if SHOTS:
+        screen.window_screenshot(dialog, Path(SHOTS) / "history-export-dialog.png")
+    target = tmp_path / "chosen" / "my chat.md"
+    target.parent.mkdir()
+    screen.key("ctrl+a")
+    screen.type(str(target))
+    screen.key("Return")
     toast = wait_for(lambda: (lambda t: t if t and t.startswith("Exported to ") else None)(
-        shown(app)["view"]["toast"]), 10, "the export")
+        shown(app)["view"]["toast"]), 15, "the export")
     path = Path(toast[len("Exported to "):])
-    assert path.parent == home_with_model / "exports"
+    assert path == target and path.is_file()
     text = path.read_text(encoding="utf-8")
     selected = rows(app)[shown(app)["view"]["selected"]]
     assert text.startswith(f"# {selected['title']}") and "## You" in text and "## Assistant" in text
+    # Esc in the dialog: nothing written, and the view says so.
+    screen.key("alt+j")
+    wait_for(lambda: screen.run("xdotool", "search", "--onlyvisible", "--name", "Export chat",
+                                check=False).stdout.split(), 15, "the save dialog again")
+    screen.key("Escape")
+    wait_for(lambda: shown(app)["view"]["toast"] == "Export cancelled", 10, "Export cancelled")
+    assert not list(target.parent.glob("*.json")) and not list((home_with_model / "exports").glob("*.json"))
+    wait_for(lambda: app.probe("focus") is not None, 5, "the popup still there")
     screen.key("Escape")
     wait_for(lambda: not shown(app)["view"]["shown"], 10, "Esc back to the chat")

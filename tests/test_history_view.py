@@ -6,6 +6,7 @@ chat at a hit in another version."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -110,3 +111,16 @@ def test_opening_a_hit_in_another_version_shows_that_branch(view: HistoryControl
     assert page.last("history.opened") == {"type": "history.opened", "chat_id": cid,
                                            "message_id": first.id}
     assert view.chat.chat_id == cid
+
+
+def test_export_to_the_path_a_save_dialog_chose(view: HistoryController, tmp_path: Path) -> None:
+    h, page = view.app.history, view.page
+    chat = add(h, "Old trip", "We saw a lighthouse on the cliff.", time.time())
+    target = tmp_path / "picked" / "trip.json"
+    target.parent.mkdir()
+    target.write_text("an older file the dialog asked to replace")
+    view.export_to(chat, "json", target).result(10)
+    assert page.last("history.exported")["path"] == str(target)
+    assert json.loads(target.read_text(encoding="utf-8"))["title"] == "Old trip"
+    with pytest.raises(RmmError):
+        view.export_to(chat, "md", Path("relative.md"))

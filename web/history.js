@@ -309,7 +309,21 @@
     if (item) rmm.call("history_open_at", item.id, item.message_id || "");
   }
   function pin(i) { const it = items[i]; if (it) rmm.call("history_pin", it.id, it.pinned ? "0" : "1"); }
-  function exportAs(i, fmt) { const it = items[i]; if (it) rmm.call("history_export", it.id, fmt); }
+  // Through the desktop's save dialog (the popup process opens it and tells the
+  // core where: the page never names a file); without one, into exports/.
+  function exportAs(i, fmt) {
+    const it = items[i];
+    if (!it) return;
+    const api = window.pywebview && window.pywebview.api;
+    const name = ((it.title || "").replace(/[\\/:*?"<>|\u0000-\u001f]+/g, " ").trim().slice(0, 80) || "chat")
+      + "." + fmt;
+    const fallback = () => rmm.call("history_export", it.id, fmt);
+    if (!api || !api.save_export) { fallback(); return; }
+    api.save_export(it.id, fmt, name).then((how) => {
+      if (how === "no-dialog") fallback();
+      else if (how === "cancelled") say("Export cancelled", false);
+    }).catch(fallback);
+  }
   function remove(i) { const it = items[i]; if (it) rmm.call("history_delete", it.id); }
 
   function rename(i) {

@@ -71,11 +71,17 @@ def export_name(chat: Chat, fmt: str) -> str:
     return f"{chat.id[:15]}-{stem or 'chat'}.{fmt}"
 
 
-def write_export(backend: HistoryBackend, chat_id: str, fmt: str, folder: Path) -> Path:
+def write_export(backend: HistoryBackend, chat_id: str, fmt: str, folder: Path,
+                 path: Path | None = None) -> Path:
     """One chat exported into ``folder`` (made if needed); an existing file is
-    never overwritten: the name gets a number."""
+    never overwritten: the name gets a number. With ``path`` (what the person
+    chose in a save dialog, which asked before replacing a file), exactly there."""
     from rmm_tray.home.atomic import atomic_write_text
 
+    if path is not None:
+        backend.load_chat(chat_id)  # a chat gone is ChatNotFound before any file is made
+        atomic_write_text(path, export_text(backend, [chat_id], fmt))
+        return path
     chat = backend.load_chat(chat_id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / export_name(chat, fmt)

@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmm_tray.chat.history import ChatSummary, SearchHit, newest_leaf, title_from, wanted
@@ -155,16 +156,24 @@ class HistoryController:
         self.emit({"type": "history.changed", "chat_id": chat_id})
 
     def export(self, chat_id: str, fmt: str) -> "Future[Any]":
+        """Into the exports folder (the page's call, where there is no save dialog)."""
+        return self.export_to(chat_id, fmt, None)
+
+    def export_to(self, chat_id: str, fmt: str, path: Path | None) -> "Future[Any]":
+        """To ``path``, which only the popup process's save dialog sends (never the
+        page, which could name any file); None: into the exports folder."""
         if fmt not in EXPORT_FORMATS:
             raise RmmError(f"export as {fmt!r}: Markdown (md) or JSON (json)")
-        return self._spawn("history-export", self._export, chat_id, fmt)
+        if path is not None and not path.is_absolute():
+            raise RmmError(f"export to {path}: not a full path")
+        return self._spawn("history-export", self._export, chat_id, fmt, path)
 
-    def _export(self, chat_id: str, fmt: str) -> None:
+    def _export(self, chat_id: str, fmt: str, path: Path | None = None) -> None:
         from rmm_tray.chat.history_io import write_export
 
         folder = self.app.home.root / "exports"
         try:
-            path = write_export(self.app.history, chat_id, fmt, folder)
+            path = write_export(self.app.history, chat_id, fmt, folder, path)
         except OSError as exc:
-            raise RmmError(f"could not export to {folder}: {describe(exc)}") from None
+            raise RmmError(f"could not export to {path or folder}: {describe(exc)}") from None
         self.emit({"type": "history.exported", "chat_id": chat_id, "path": str(path)})

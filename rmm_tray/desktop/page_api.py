@@ -117,7 +117,7 @@ PAGE_API: dict[str, PageMethod] = {
 
 #: Answered by the popup process without the core: hide the window, the window
 #: lost the focus, put text on the clipboard (returns whether it did).
-POPUP_LOCAL = ("hide", "blurred", "copy")
+POPUP_LOCAL = ("hide", "blurred", "copy", "save_export")
 
 
 def convert(kind: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from rmm_tray.app import App
@@ -184,6 +185,12 @@ class DesktopApp:
             return None
         if cmd == "prompt":
             return self._prompt_command(message)
+        if cmd == "export-to":
+            # From the popup process's own save dialog (the page cannot send this).
+            path, chat_id, fmt = message.get("path"), message.get("chat_id"), message.get("fmt")
+            if isinstance(path, str) and isinstance(chat_id, str) and isinstance(fmt, str):
+                self.history.export_to(chat_id, fmt, Path(path))
+            return None
         if cmd == "tray":
             return self._tray_action(message)
         if cmd == "quit":

@@ -171,11 +171,19 @@ class CoreLink:
         self.quitting = False
         #: Whether an event has reached the page's own scripts (see to_page).
         self._page_ready = False
+        #: The data folder (its exports/ is where a save dialog opens).
+        self.home: Path | None = None
+        #: A dialog of ours is open: the popup losing focus to it is not a blur.
+        self.in_dialog = False
 
     def call(self, method: str, *args: Any) -> None:
         """One way: the core answers with events to the page, never a reply."""
         with self._send_lock:
             ipc.send_json(self.conn, {"cmd": "js", "method": method, "args": list(args)})
+
+    def export_to(self, chat_id: str, fmt: str, path: str) -> None:
+        with self._send_lock:
+            ipc.send_json(self.conn, {"cmd": "export-to", "chat_id": chat_id, "fmt": fmt, "path": path})
 
     def run(self) -> None:
         while True:
@@ -303,8 +311,29 @@ class JsApi:
         self._link.hide()
 
     def blurred(self) -> None:
-        if self._link.hide_on_blur and self._link.visible:
+        if self._link.hide_on_blur and self._link.visible and not self._link.in_dialog:
             self._link.hide()
+
+    def save_export(self, chat_id: str, fmt: str, name: str) -> str:
+        """Export a chat where the person says, in the desktop's save dialog:
+        "saved" (the core writes it and tells the page), "cancelled", or
+        "no-dialog" (the page then exports into the exports folder)."""
+        link = self._link
+        folder = (link.home / "exports") if link.home is not None else Path.home()
+        link.in_dialog = True
+        try:
+            chosen = save_dialog(link.window, folder, str(name))
+        except Exception:  # a js_api call is an edge
+            log.exception("the save dialog failed")
+            return "no-dialog"
+        finally:
+            link.in_dialog = False
+        if chosen is None:
+            return "no-dialog"
+        if not chosen:
+            return "cancelled"
+        link.export_to(str(chat_id), str(fmt), chosen)
+        return "saved"
 
     def copy(self, text: str) -> bool:
         """Put ``text`` on the clipboard; whether it is there now (the page says
@@ -327,6 +356,48 @@ def _forwarder(name: str, params: list[str]) -> Any:
 for _name, _entry in PAGE_API.items():
     assert _name not in POPUP_LOCAL and not hasattr(JsApi, _name), _name
     setattr(JsApi, _name, _forwarder(_name, _entry.params))
+
+
+def save_dialog(window: Any, folder: Path, name: str) -> str | None:
+    """GTK's save dialog over the popup, on the GTK main thread: the path chosen,
+    "" when cancelled, None where there is no GTK. It asks before replacing a
+    file (pywebview's own dialog does not)."""
+    try:
+        import gi
+
+        gi.require_version("Gtk", "3.0")
+        from gi.repository import GLib, Gtk
+    except (ImportError, ValueError):
+        return None
+    parent = popup_geometry.gtk_parts(window)[0] if window is not None else None
+    done = threading.Event()
+    chosen: list[str | None] = [None]
+
+    def on_main() -> bool:
+        try:
+            dialog = Gtk.FileChooserDialog(title="Export chat", parent=parent,
+                                           action=Gtk.FileChooserAction.SAVE)
+            dialog.add_buttons("_Cancel", Gtk.ResponseType.CANCEL, "_Save", Gtk.ResponseType.OK)
+            dialog.set_default_response(Gtk.ResponseType.OK)
+            dialog.set_do_overwrite_confirmation(True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                dialog.set_current_folder(str(folder))
+            except OSError:
+                pass
+            dialog.set_current_name(name)
+            ok = dialog.run() == Gtk.ResponseType.OK
+            chosen[0] = (dialog.get_filename() or "") if ok else ""
+            dialog.destroy()
+        except Exception:  # the GTK main loop is an edge
+            log.exception("the save dialog failed")
+        finally:
+            done.set()
+        return False
+
+    GLib.idle_add(on_main)
+    done.wait()
+    return chosen[0]
 
 
 def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
@@ -393,6 +464,7 @@ def main(argv: list[str]) -> int:
     conn = ipc.connect(home)
     ipc.send_json(conn, {"cmd": "popup-hello"})
     link = CoreLink(conn)
+    link.home = home
     index = files("rmm_tray.web").joinpath("index.html")
     window = webview.create_window(
         "RunMyModel", url=str(index), js_api=JsApi(link), hidden=True, width=WIDTH,
