@@ -64,6 +64,23 @@ CREATE VIRTUAL TABLE IF NOT EXISTS search USING fts5 (
 """
 
 
+def _wal(db: sqlite3.Connection) -> None:
+    """WAL mode, waiting for other connections as a write does: switching takes
+    an exclusive lock, and SQLite answers "database is locked" at once (its busy
+    handler is not asked) while another connection opening the same new file
+    holds one."""
+    deadline = time.monotonic() + BUSY_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.01)
+
+
 class SqliteHistory(HistoryBackend):
     name = "sqlite"
 
@@ -80,7 +97,7 @@ class SqliteHistory(HistoryBackend):
             db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None,
                                  check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-            db.execute("PRAGMA journal_mode = WAL")
+            _wal(db)
             db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
             try:
