@@ -47,6 +47,7 @@
     }
     return e;
   }
+  window.rmm.el = el;  // the Servers pane (servers.js) builds with it too
 
   function size(n) {
     let v = Number(n) || 0;

@@ -11,18 +11,7 @@
   // so the answer to an earlier test of other text is not shown as this one's.
   const state = { items: null, seq: 0, pending: null };
 
-  function el(tag, props, ...kids) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") e.className = v;
-      else if (k === "data") Object.assign(e.dataset, v);
-      else if (k === "on") for (const [type, fn] of Object.entries(v)) e.addEventListener(type, fn);
-      else e.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false) e.append(kid);
-    return e;
-  }
+  const el = (...args) => window.rmm.el(...args);  // models.js's
 
   const KEY_SHOWN = { "config.toml": "key in config.toml", keyring: "key in the keyring", none: "" };
 

@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from importlib.resources import files
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -358,75 +359,73 @@ for _name, _entry in PAGE_API.items():
     setattr(JsApi, _name, _forwarder(_name, _entry.params))
 
 
-def save_dialog(window: Any, folder: Path, name: str) -> str | None:
-    """GTK's save dialog over the popup, on the GTK main thread: the path chosen,
-    "" when cancelled, None where there is no GTK. It asks before replacing a
-    file (pywebview's own dialog does not)."""
+def _on_gtk_main(fn: Callable[[Any], Any], timeout: float | None = None) -> tuple[bool, Any]:
+    """Run ``fn(Gtk)`` on the GTK main thread (where GTK must be touched) and wait
+    for it: (True, its result), or (False, None) where there is no GTK, it
+    raised (logged), or ``timeout`` passed."""
     try:
         import gi
 
         gi.require_version("Gtk", "3.0")
         from gi.repository import GLib, Gtk
     except (ImportError, ValueError):
-        return None
-    parent = popup_geometry.gtk_parts(window)[0] if window is not None else None
+        return False, None
     done = threading.Event()
-    chosen: list[str | None] = [None]
+    out: list[Any] = [False, None]
 
     def on_main() -> bool:
         try:
-            dialog = Gtk.FileChooserDialog(title="Export chat", parent=parent,
-                                           action=Gtk.FileChooserAction.SAVE)
-            dialog.add_buttons("_Cancel", Gtk.ResponseType.CANCEL, "_Save", Gtk.ResponseType.OK)
-            dialog.set_default_response(Gtk.ResponseType.OK)
-            dialog.set_do_overwrite_confirmation(True)
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                dialog.set_current_folder(str(folder))
-            except OSError:
-                pass
-            dialog.set_current_name(name)
-            ok = dialog.run() == Gtk.ResponseType.OK
-            chosen[0] = (dialog.get_filename() or "") if ok else ""
-            dialog.destroy()
+            out[:] = [True, fn(Gtk)]
         except Exception:  # the GTK main loop is an edge
-            log.exception("the save dialog failed")
+            log.exception("%s failed on the GTK thread", getattr(fn, "__name__", "a call"))
         finally:
             done.set()
         return False
 
     GLib.idle_add(on_main)
-    done.wait()
-    return chosen[0]
+    return (out[0], out[1]) if done.wait(timeout) else (False, None)
+
+
+def save_dialog(window: Any, folder: Path, name: str) -> str | None:
+    """GTK's save dialog over the popup: the path chosen, "" when cancelled, None
+    where there is no GTK. It asks before replacing a file (pywebview's own
+    dialog does not)."""
+    parent = popup_geometry.gtk_parts(window)[0] if window is not None else None
+
+    def ask(Gtk: Any) -> str:
+        dialog = Gtk.FileChooserDialog(title="Export chat", parent=parent,
+                                       action=Gtk.FileChooserAction.SAVE)
+        dialog.add_buttons("_Cancel", Gtk.ResponseType.CANCEL, "_Save", Gtk.ResponseType.OK)
+        dialog.set_default_response(Gtk.ResponseType.OK)
+        dialog.set_do_overwrite_confirmation(True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            dialog.set_current_folder(str(folder))
+        except OSError:
+            pass
+        dialog.set_current_name(name)
+        try:
+            return (dialog.get_filename() or "") if dialog.run() == Gtk.ResponseType.OK else ""
+        finally:
+            dialog.destroy()
+
+    ok, chosen = _on_gtk_main(ask)
+    return chosen if ok else None
 
 
 def copy_to_clipboard(text: str, timeout: float = 5.0) -> bool:
     """GTK: set the clipboard on the GTK main thread and read it back. Elsewhere
     (no GTK): False, and the page says it could not copy."""
-    try:
-        import gi
+    def copy(Gtk: Any) -> bool:
+        from gi.repository import Gdk
 
-        gi.require_version("Gtk", "3.0")
-        from gi.repository import Gdk, GLib, Gtk
-    except (ImportError, ValueError):
-        return False
-    done = threading.Event()
-    copied: list[bool] = [False]
+        clipboard = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD)
+        clipboard.set_text(text, -1)
+        clipboard.store()  # a clipboard manager, if any, keeps it after we exit
+        return bool(clipboard.wait_for_text() == text)
 
-    def on_main() -> bool:
-        try:
-            clipboard = Gtk.Clipboard.get(Gdk.SELECTION_CLIPBOARD)
-            clipboard.set_text(text, -1)
-            clipboard.store()  # a clipboard manager, if any, keeps it after we exit
-            copied[0] = clipboard.wait_for_text() == text
-        except Exception:  # the GTK main loop is an edge
-            log.exception("copying to the clipboard failed")
-        finally:
-            done.set()
-        return False
-
-    GLib.idle_add(on_main)
-    return done.wait(timeout) and copied[0]
+    ok, copied = _on_gtk_main(copy, timeout)
+    return ok and bool(copied)
 
 
 def _set_app_identity() -> None:
