@@ -13,13 +13,12 @@ Choose it with ``[history] backend = "sqlite"``.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rmm_tray import (
     CHAT_FIELDS,
@@ -37,6 +36,9 @@ from rmm_tray import (
     query_terms,
     title_from,
 )
+
+if TYPE_CHECKING:  # imported where a connection opens: a tray on JSONL never loads SQLite
+    import sqlite3
 
 BUSY_MS = 30_000
 DB_NAME = "history.sqlite3"
@@ -69,6 +71,8 @@ def _wal(db: sqlite3.Connection) -> None:
     an exclusive lock, and SQLite answers "database is locked" at once (its busy
     handler is not asked) while another connection opening the same new file
     holds one."""
+    import sqlite3
+
     deadline = time.monotonic() + BUSY_MS / 1000
     while True:
         try:
@@ -93,6 +97,8 @@ class SqliteHistory(HistoryBackend):
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
+            import sqlite3
+
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=BUSY_MS / 1000, isolation_level=None,
                                  check_same_thread=False)

@@ -69,6 +69,48 @@ def test_tune_turns_off_what_the_page_does_not_use(monkeypatch: pytest.MonkeyPat
     assert webkit_tuning.tune(None) == []
 
 
+KEEP_OUT = """
+import ctypes, json, os, sys
+from rmm_tray.shell import webkit_tuning
+done = webkit_tuning.keep_gl_out()
+egl = ctypes.CDLL("libEGL.so.1")
+egl.eglGetDisplay.restype = ctypes.c_void_p
+egl.eglGetDisplay.argtypes = [ctypes.c_void_p]
+egl.eglInitialize.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+display = egl.eglGetDisplay(None)
+up = bool(display) and bool(egl.eglInitialize(display, None, None))
+maps = open("/proc/self/maps").read()
+print(json.dumps({"done": done, "egl_up": up, "mesa": "libEGL_mesa" in maps,
+                  "env": os.environ.get("__EGL_VENDOR_LIBRARY_DIRS")}))
+"""
+
+
+def keep_out_in_child(**env: str) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    # Surfaceless: Mesa initialises without a display, so the check needs no X.
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("__EGL_VENDOR_LIBRARY_DIRS", "__EGL_VENDOR_LIBRARY_FILENAMES",
+                          "RMM_WEBKIT_TUNING")}
+    out = subprocess.run([sys.executable, "-c", KEEP_OUT], env={**clean, "EGL_PLATFORM": "surfaceless", **env}, capture_output=True,
+                         text=True, timeout=60, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not Path("/usr/share/glvnd/egl_vendor.d").is_dir(), reason="needs libglvnd's EGL")
+def test_keep_gl_out_leaves_this_process_without_an_egl_driver_and_the_environment_as_it_was() -> None:
+    # Without it, the same process finds Mesa (the check can tell the two apart).
+    assert keep_out_in_child(RMM_WEBKIT_TUNING="0") == {"done": False, "egl_up": True, "mesa": True,
+                                                         "env": None}
+    assert keep_out_in_child() == {"done": True, "egl_up": False, "mesa": False, "env": None}
+    # A person's own choice of EGL drivers is left alone.
+    mine = keep_out_in_child(__EGL_VENDOR_LIBRARY_DIRS="/usr/share/glvnd/egl_vendor.d")
+    assert mine == {"done": False, "egl_up": True, "mesa": True,
+                    "env": "/usr/share/glvnd/egl_vendor.d"}
+
+
 def maps(pid: int) -> str:
     with open(f"/proc/{pid}/maps") as fh:
         return fh.read()
@@ -99,6 +141,11 @@ def test_the_tray_maps_no_gl_driver_and_the_popup_still_draws(home_with_model: P
         assert any(p.name().startswith("WebKitWebProc") for p in web)
         gl_in_core = "swrast_dri" in maps(core.pid) or "libLLVM" in maps(core.pid)
         assert gl_in_core is (tuning == "off")
+        # The popup's own process (WebKit's UI side) opens no GL driver either; the
+        # web process still does (it aborts without EGL), and draws the page.
+        gl_in_popup = "libEGL_mesa" in maps(popup.pid) or "libLLVM" in maps(popup.pid)
+        assert gl_in_popup is (tuning == "off")
+        assert "__EGL_VENDOR_LIBRARY_DIRS" not in popup.environ()
         environ = popup.environ()
         assert (environ.get("WEBKIT_DISABLE_COMPOSITING_MODE") == "1") is (tuning == "on")
         # The page is drawn: the header's gradient is on the screen.

@@ -35,8 +35,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from rmm_tray.chat.prompt_model import (
     BLOCK_KINDS,
     BUILTIN_VARIABLES,
@@ -299,6 +297,8 @@ def _multiline(text: str) -> Any:
     # Readable in an editor: multi-line text as """...""", unless it holds what
     # a literal multi-line string cannot (then a plain escaped string).
     if "\n" in text and '"""' not in text and "\\" not in text and "\r" not in text:
+        import tomlkit  # here, not at the top: the core at rest never writes a prompt
+
         return tomlkit.string(text, multiline=True)
     return text
 
@@ -345,6 +345,8 @@ def template_to_dict(t: PromptTemplate) -> dict[str, Any]:
 
 
 def dump_prompt(t: PromptTemplate) -> str:
+    import tomlkit
+
     data = template_to_dict(t)
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"prompt '{t.name}' for RunMyModel tray"))

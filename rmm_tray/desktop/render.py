@@ -1,38 +1,53 @@
 """Markdown to HTML for the popup. A model's reply is untrusted input: raw HTML
 is escaped (markdown-it's html=False), links other than http(s)/mailto are
-dropped, and images become links, so the page never loads anything either."""
+dropped, and images become links, so the page never loads anything either.
+
+markdown-it and Pygments are imported on the first render: the core sits in the
+tray most of the day, and ~2 MiB of modules it may not need until then is a
+share of the app's memory at rest (bench/desktop.py)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 _SAFE_LINK = re.compile(r"^(https?:|mailto:|#)", re.IGNORECASE)
-_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+@cache
+def _formatter() -> Any:
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(nowrap=True)
 
 
 def _highlight(code: str, lang: str, _attrs: str) -> str:
+    from pygments import highlight
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     try:
         lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
     except ClassNotFound:
         lexer = None
     if lexer is None:
         return ""  # markdown-it escapes it as plain code
-    return highlight(code, lexer, _FORMATTER)
+    return highlight(code, lexer, _formatter())
 
 
 def _validate_link(url: str) -> bool:
     return bool(_SAFE_LINK.match(url.strip()))
 
 
-def _build() -> MarkdownIt:
+@cache
+def _md() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+    from markdown_it.common.utils import escapeHtml
+
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "breaks": True})
     md.enable(["table", "strikethrough"])
     md.validateLink = _validate_link
@@ -56,11 +71,8 @@ def _build() -> MarkdownIt:
     return md
 
 
-_MD = _build()
-
-
 def render_markdown(text: str) -> str:
-    return _MD.render(text)
+    return _md().render(text)
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -97,18 +109,18 @@ class StreamRenderer:
             line_start = self._scan
             if (self._blank and self._fence is None and line_start < end
                     and text[line_start] not in " \t"):
-                blocks.append(_MD.render(text[self._done:line_start]))
+                blocks.append(render_markdown(text[self._done:line_start]))
                 self._done = line_start
             self._look_at(text[line_start:end])
             self._scan = end + 1
         # An unfinished line that already starts at the margin ends the block before it.
         if (self._blank and self._fence is None and self._scan < len(text)
                 and text[self._scan] not in " \t"):
-            blocks.append(_MD.render(text[self._done:self._scan]))
+            blocks.append(render_markdown(text[self._done:self._scan]))
             self._done = self._scan
             self._blank = False
         tail = text[self._done:]
-        self._tail_html = _MD.render(tail) if tail.strip() else ""
+        self._tail_html = render_markdown(tail) if tail.strip() else ""
         return "".join(blocks), self._tail_html
 
     def _look_at(self, line: str) -> None:
@@ -127,6 +139,8 @@ class StreamRenderer:
 
 def highlight_css() -> str:
     """Styles for highlighted code, light and dark."""
+    from pygments.formatters import HtmlFormatter
+
     light = HtmlFormatter(style="default").get_style_defs("pre code")
     dark = HtmlFormatter(style="monokai").get_style_defs("pre code")
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
-import psutil
 
 from rmm_tray.engine import llama_log
 from rmm_tray.engine.embed import check_pooling, is_encoder
@@ -27,6 +26,8 @@ MEMORY_MARGIN = 256 << 20
 
 
 def physical_cores() -> int:
+    import psutil
+
     return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
 
 
@@ -42,6 +43,8 @@ def check_model_file(path: Path, *, gpu_layers: int) -> GGUFInfo:
         raise EngineError(str(exc)) from None
     if not info.architecture:
         raise EngineError(f"{path.name}: GGUF file names no architecture")
+    import psutil
+
     size = path.stat().st_size
     available = psutil.virtual_memory().available
     if gpu_layers == 0 and size + MEMORY_MARGIN > available:

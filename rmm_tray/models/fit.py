@@ -28,8 +28,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-import psutil
-
 from rmm_tray.models.gguf import GGUFInfo, quantization_from_name
 
 log = logging.getLogger(__name__)
@@ -113,6 +111,8 @@ GPU_CACHE_S = 30.0
 
 
 def free_ram() -> int:
+    import psutil
+
     return int(psutil.virtual_memory().available)
 
 

@@ -454,6 +454,7 @@ def main(argv: list[str]) -> int:
     from rmm_tray.home import logs
 
     webkit_tuning.apply_env()  # before GTK starts: GDK reads its GL switch once
+    webkit_tuning.keep_gl_out()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     home = Path(argv[0])
     logs.setup(home, "popup")

@@ -9,6 +9,12 @@ without this module):
   LLVM into the tray), WebKit's compositing mode and Skia's GPU painting are
   turned off, and glibc keeps two malloc arenas. The popup draws a chat page;
   nothing on it needs the GPU.
+- ``keep_gl_out()``, in the popup's own process before GTK: WebKit's UI side
+  opens an EGL display it never draws with (the page is painted by the web
+  process into shared memory), which maps Mesa's driver and its LLVM (~20 MiB
+  of PSS, most of it LLVM's relocated tables, private to each process). EGL's
+  vendor list is read once per process, so it is read here with no vendors;
+  the web process, started later, still gets Mesa (it aborts without EGL).
 - ``tune(webview_widget)``, on the GTK thread before the page loads: the web
   features the page never uses are off (WebGL, media, Web Audio, the page
   cache, developer extras, spell checking) and the cache model is the one for a
@@ -74,6 +80,37 @@ def apply_env(environ: MutableMapping[str, str] | None = None) -> dict[str, str]
     added = {k: v for k, v in ENV.items() if k not in env}
     env.update(added)
     return added
+
+
+# libglvnd's: the folders it reads EGL vendors from, once per process.
+EGL_VENDOR_DIRS = "__EGL_VENDOR_LIBRARY_DIRS"
+EGL_VENDOR_FILES = "__EGL_VENDOR_LIBRARY_FILENAMES"
+EGL_EXTENSIONS = 0x3055
+
+
+def keep_gl_out(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Let this process's EGL find no driver, leaving the environment as it was
+    for the processes it starts; whether it was done. Call before GTK and
+    WebKit are imported, in the popup's process only."""
+    env = os.environ if environ is None else environ
+    if not enabled(env) or EGL_VENDOR_DIRS in env or EGL_VENDOR_FILES in env:
+        return False  # off, or the person chose their EGL drivers themselves
+    try:
+        import ctypes
+
+        egl = ctypes.CDLL("libEGL.so.1")
+    except OSError:
+        return False  # no EGL here: nothing to keep out
+    env[EGL_VENDOR_DIRS] = os.devnull  # a folder with no vendor files in it
+    try:
+        # Any EGL call makes libglvnd read its vendor list: this one opens no display.
+        egl.eglQueryString.restype = ctypes.c_char_p
+        egl.eglQueryString(None, EGL_EXTENSIONS)
+    except AttributeError:
+        return False
+    finally:
+        del env[EGL_VENDOR_DIRS]
+    return True
 
 
 def tune(webview_widget: Any) -> list[str]:
