@@ -119,9 +119,10 @@ def test_settings_and_the_architect_refuse_a_hotkey_in_use(screen: Screen, start
     (home_with_model / "prompts" / "shout.toml").write_text(SHOUT)
     config = home_with_model / "config.toml"
     before = config.read_text()
-    # Without the keyboard listener: on X11 it does not grab keys, so pressing a
-    # prompt's live hotkey in a recorder would also run that prompt.
-    app: App = start("--no-tray", "--no-hotkey")
+    # With the keyboard listener on: on X11 it hears keys without taking them, so
+    # the recorders hold the global hotkeys while they have the keys (pressing the
+    # main hotkey there would hide the popup, a prompt's would run that prompt).
+    app: App = start("--no-tray")
     app.cli("show")
     popup_window(screen)
     wait_for(lambda: app.probe("focus") == "input", 10, "focus in the chat input")
@@ -152,3 +153,6 @@ def test_settings_and_the_architect_refuse_a_hotkey_in_use(screen: Screen, start
     screen.key("ctrl+alt+h")
     wait_for(lambda: state(app)["builder"]["hotkey"] == "<ctrl>+<alt>+h"
              and state(app)["builder"]["hotkey_message"] == "", 10, "free keys: no message")
+    # Neither recorder fired what it recorded: the popup is still up, on the Architect.
+    assert screen.visible_popups() and state(app)["view"] == "prompts"
+    assert (state(app)["focus"] or {}).get("id") == "pb-hotkey"

@@ -347,7 +347,12 @@ window.rmm = {
   receive(ev) {
     try { (handlers[ev.type] || (() => {}))(ev); } catch (err) { console.error(err); }
   },
-  on(type, fn) { handlers[type] = fn; },
+  // Several views may listen to one event (Settings and the Architect both stop
+  // recording keys on "hidden"): a second handler runs after the first.
+  on(type, fn) {
+    const before = handlers[type];
+    handlers[type] = before ? (ev) => { try { before(ev); } finally { fn(ev); } } : fn;
+  },
   view(name, hooks) { views[name] = hooks; },
   hooks(name) { return views[name]; },  // to wrap a view's hooks (prompts.js: the form takes focus)
   call, setView, streamTimes, toolButton,

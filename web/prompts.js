@@ -403,7 +403,17 @@
     askPreview();
   }
 
+  // A field removed while focused fires no blur, and a hidden popup records nothing.
+  let holding = false;
+  function holdKeys(on) {
+    if (holding === on) return;
+    holding = on;
+    rmm.call("hold_hotkeys", on ? "1" : "0");
+  }
+  rmm.on("hidden", () => holdKeys(false));
+
   function renderEditor() {
+    holdKeys(false);
     const ro = !draft.editable;
     const name = el("input", { id: "pb-name", type: "text", placeholder: "name", "aria-label": "Name", value: draft.name, readonly: ro, autocomplete: "off", spellcheck: "false" });
     name.addEventListener("input", () => { draft.name = name.value; });
@@ -411,6 +421,11 @@
     desc.addEventListener("input", () => { draft.description = desc.value; });
     const hotkey = el("input", { id: "pb-hotkey", type: "text", placeholder: "press keys", title: "Press the keys; Backspace clears", "aria-label": "Hotkey", value: draft.hotkey || "", readonly: ro, autocomplete: "off", spellcheck: "false" });
     hotkey.addEventListener("input", () => { draft.hotkey = hotkey.value.trim(); askPreview(); });
+    // While the field has the focus, keys are recorded here, not acted on by the global hotkeys.
+    if (!ro) {
+      hotkey.addEventListener("focus", () => holdKeys(true));
+      hotkey.addEventListener("blur", () => holdKeys(false));
+    }
     hotkey.addEventListener("keydown", (e) => {
       if (ro || e.key === "Tab" || e.isComposing) return;
       e.preventDefault();

@@ -223,6 +223,7 @@
 
   function startRecording(input, button) {
     recording = { input, button, before: input.dataset.combo, shown: input.value };
+    rmm.call("hold_hotkeys", "1");  // the keys pressed now are recorded, not acted on
     input.value = "Press the keys…";
     input.classList.add("recording");
     button.textContent = "Cancel";
@@ -233,6 +234,7 @@
     const r = recording;
     recording = null;
     if (!r) return;
+    rmm.call("hold_hotkeys", "0");
     r.input.classList.remove("recording");
     r.button.textContent = "Record";
     const value = combo || r.before;

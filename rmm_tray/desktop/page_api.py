@@ -73,6 +73,9 @@ PAGE_API: dict[str, PageMethod] = {
     "refresh": _m(CHAT, "refresh_state"),
     # The page has loaded (again, after a popup restart).
     "ready": _m(DESKTOP, "page_ready"),
+    # A hotkey recorder has the keys (Settings, the Architect): the global hotkeys
+    # must not act on what the person is typing into it ("1" on, "0" off).
+    "hold_hotkeys": _m(DESKTOP, "hold_hotkeys", "on:text"),
     # The Models view.
     "models_search": _m(MODELS, "search", "query:text", "sort:text"),
     "models_repo": _m(MODELS, "open_repo", "repo_id:text"),

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,10 @@ class DesktopApp:
         self.local_api = LocalApi(app, on_change=self._api_changed, on_error=self.notify)
         #: combo -> prompt name, as bound now (status shows it), and by what.
         self.prompt_hotkeys: dict[str, str] = {}
+        #: Until when (monotonic) the global hotkeys ignore their keys: a recorder in
+        #: the page has them. X11's listener hears keys without taking them, so
+        #: recording the current hotkey would otherwise also hide the popup.
+        self._keys_held_until = 0.0
         self.prompt_hotkeys_via = ""
         #: Wayland: the GlobalShortcuts session holding the main and the prompts'
         #: hotkeys, and the prompt bindings it was asked for.
@@ -169,6 +175,7 @@ class DesktopApp:
             self.popup.command(cmd)
             return {"ok": True}
         if cmd == "popup-hello":
+            self._keys_held_until = 0.0  # a popup that died recording holds nothing
             self.popup.attach(conn)
             return None
         if cmd == "js":
@@ -397,7 +404,8 @@ class DesktopApp:
             self.prompt_listener = None
         if wanted and not hotkey.is_wayland():
             self.prompt_listener = hotkey.start_many(
-                {combo: (lambda n=name: self._prompt_hotkey(n)) for combo, name in wanted.items()})
+                {combo: self._unless_held(lambda n=name: self._prompt_hotkey(n))
+                 for combo, name in wanted.items()})
         self.prompt_hotkeys = wanted
         self.prompt_hotkeys_via = "keyboard listener" if self.prompt_listener is not None else ""
 
@@ -436,8 +444,28 @@ class DesktopApp:
         log.info("hotkey bound through the GlobalShortcuts portal: %s", self._portal.trigger)
         return None
 
+    # How long the hotkeys stay held after a recorder lets go: the page hears the
+    # recorded keys later than the listener does (X, WebKit, two IPC hops).
+    HOLD_GRACE_S = 0.2
+
+    def hold_hotkeys(self, on: str) -> None:
+        """The page's hotkey recorder took the keys (on) or let them go."""
+        held = str(on).strip().lower() in ("1", "true", "on")
+        self._keys_held_until = float("inf") if held else time.monotonic() + self.HOLD_GRACE_S
+
+    def _unless_held(self, action: Callable[[], None]) -> Callable[[], None]:
+        def fire() -> None:
+            if time.monotonic() < self._keys_held_until:
+                log.debug("hotkey ignored: a recorder in the popup has the keys")
+                return
+            action()
+        return fire
+
     def _portal_activated(self, shortcut_id: str) -> None:
         from rmm_tray.shell import portal
+
+        if time.monotonic() < self._keys_held_until:
+            return
 
         if shortcut_id == portal.SHORTCUT_ID:
             self.popup.command("toggle")
@@ -532,7 +560,7 @@ class DesktopApp:
                 prompts = prompt_hotkeys.bindings(self.app) if self.use_hotkey else {}
                 why = self._bind_portal(combo if why is None else None, prompts) or why
             elif why is None:
-                self.listener = hotkey.start(combo, lambda: self.popup.command("toggle"))
+                self.listener = hotkey.start(combo, self._unless_held(lambda: self.popup.command("toggle")))
                 if self.listener is None:
                     why = f"Hotkey {combo!r} was refused by the keyboard listener (see the log)"
             self.hotkey_combo = combo
