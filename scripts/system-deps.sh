@@ -22,7 +22,13 @@ packages=(build-essential cmake pkg-config
     xclip xsel
     # The download benchmark compares against curl.
     curl)
-python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
+# The interpreter the venv is made from (the Makefile's PYTHON): the distribution's
+# needs its venv module, and its headers for PyGObject and pycairo to build.
+python=${PYTHON:-python3}
+"$python" -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
+"$python" -c "import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null \
+    || packages+=(python3-dev)
 
 if ! command -v dpkg-query >/dev/null; then
     echo "system-deps: not a Debian-like system; install the packages listed at the top of $0" >&2
