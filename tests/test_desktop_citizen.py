@@ -273,7 +273,13 @@ def test_the_popup_keeps_its_size_and_place_across_restarts(screen: Screen, star
     again = start("--no-tray")
     again.cli("show")
     wid = popup_window(screen)
-    wait_for(lambda: geometry(screen, wid) == moved, 10, f"the popup back at {moved}")
+    seen: list[tuple[int, int, int, int]] = []
+    try:
+        wait_for(lambda: seen.append(geometry(screen, wid)) or seen[-1] == moved, 10,
+                 f"the popup back at {moved}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: it is at {seen[-1:]}; remembered "
+                             f"{(again.home / 'state.json').read_text()!r}") from None
 
 
 @pytest.mark.slow

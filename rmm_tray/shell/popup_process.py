@@ -168,6 +168,10 @@ class CoreLink:
         self._send_lock = threading.Lock()
         self.window: webview.Window | None = None
         self.visible = False
+        #: Set once pywebview has made the GTK window (its before_show): a show that
+        #: comes sooner (the core sends one as soon as the popup says hello) would
+        #: otherwise take pywebview's plain show, centred, forgetting the saved place.
+        self.gtk_ready = threading.Event()
         self.hide_on_blur = False
         self.quitting = False
         #: Whether an event has reached the page's own scripts (see to_page).
@@ -244,6 +248,7 @@ class CoreLink:
         if window is None:
             return
         self.visible = True
+        self.gtk_ready.wait(30)
         if not _gtk_show_centered(window):
             window.show()
             window.restore()
@@ -482,6 +487,7 @@ def main(argv: list[str]) -> int:
     # On the GTK thread, after the web view exists and before the page loads.
     def before_show() -> None:  # pywebview keeps what handlers return in a set
         webkit_tuning.tune(popup_geometry.gtk_parts(window)[1])
+        link.gtk_ready.set()
 
     window.events.before_show += before_show
     window.events.loaded += webkit_tuning.trim
