@@ -62,9 +62,17 @@ def test_a_cut_off_reply_goes_on_with_alt_c(screen: Screen, home_with_model: Pat
         screen.window_screenshot(wid, Path(SHOTS or tmp_path) / "continue-dark.png")
 
         screen.key("alt+c")
+        # The reply as stored is what grows: the page passes through states (the
+        # reply taken out and put back) in which its text can read longer already.
+        def went_on() -> dict | None:
+            if app.probe("messages")[-1]["streaming"]:
+                return None
+            stored = stored_reply(app)
+            return stored if len(stored["content"]) > len(before["content"]) else None
+
+        after = wait_for(went_on, 120, "the reply to go on")
         wait_for(lambda: len(app.probe("messages")[-1]["text"]) > len(first["text"])
-                 and not app.probe("messages")[-1]["streaming"], 120, "the reply to go on")
-        after = stored_reply(app)
+                 and not app.probe("messages")[-1]["streaming"], 10, "the page to show it")
         assert after["id"] == before["id"]  # the same message grew: no second reply
         assert after["content"].startswith(before["content"])
         assert len(after["content"]) > len(before["content"])

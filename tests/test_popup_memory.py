@@ -94,7 +94,8 @@ def keep_out_in_child(**env: str) -> dict:
     clean = {k: v for k, v in os.environ.items()
              if k not in ("__EGL_VENDOR_LIBRARY_DIRS", "__EGL_VENDOR_LIBRARY_FILENAMES",
                           "RMM_WEBKIT_TUNING")}
-    out = subprocess.run([sys.executable, "-c", KEEP_OUT], env={**clean, "EGL_PLATFORM": "surfaceless", **env}, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", KEEP_OUT],
+                         env={**clean, "EGL_PLATFORM": "surfaceless", **env}, capture_output=True,
                          text=True, timeout=60, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
