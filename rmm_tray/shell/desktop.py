@@ -105,7 +105,16 @@ class DesktopApp:
             print("RunMyModel is already running; its chat window is open.", file=sys.stderr)
             return 0
         self.app.start()  # plugins' startup hooks run in the background, never in the way
-        self.popup.start()
+        if not self.use_tray:
+            self.popup.start()
+        else:
+            # The popup (Python, GTK and two WebKit processes, a page to load: CPU-heavy
+            # for half a second) starts once the tray's icon is up (_tray_started): on
+            # two cores it held the tray host back from drawing the icon. A tray that
+            # never gets going still gets its popup.
+            fallback = threading.Timer(3.0, self.popup.start)
+            fallback.daemon = True
+            fallback.start()
         self.models.start()  # resumes what a previous run left, in the background
         self.controller.refresh_engines()  # remote servers' models, for the menu and the picker
         if self.app.config["server"]["enabled"]:
@@ -144,6 +153,7 @@ class DesktopApp:
             log.error("no tray icon (%s); the hotkey and 'rmm-tray toggle' still open the chat",
                       reason)
             self.tray = None
+            self.popup.start()
 
     def _shutdown(self) -> None:
         self.local_api.close()
@@ -575,7 +585,14 @@ class DesktopApp:
         self.popup.send({"event": "config",
                          "hide_on_blur": bool(self.app.config["ui"]["hide_on_blur"])})
 
+    #: From the tray's loop beginning to its host drawing the icon (~0.15 s for a
+    #: bare pystray icon here), the popup waits.
+    POPUP_AFTER_TRAY_S = 0.25
+
     def _tray_started(self) -> None:
+        timer = threading.Timer(self.POPUP_AFTER_TRAY_S, self.popup.start)
+        timer.daemon = True
+        timer.start()
         self._state_changed()
         if self.welcome.first_run and self.tray is not None:
             where = f"press {self.hotkey_label}" if self.hotkey_label else "click the icon"

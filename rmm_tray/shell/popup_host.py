@@ -29,6 +29,7 @@ class PopupHost:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._pending_show = False
+        self._started = False
         self.on_attach: Any = None
         self.starts = 0
 
@@ -41,6 +42,11 @@ class PopupHost:
         return self._proc.pid if self._proc else None
 
     def start(self) -> None:
+        """Start (and keep) the popup process; a second call does nothing."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
         threading.Thread(target=self._keep_alive, name="rmm-popup-host", daemon=True).start()
 
     def _keep_alive(self) -> None:
