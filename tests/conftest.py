@@ -9,7 +9,9 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,17 @@ def starter_model() -> Path:
 
     cache = Path(os.environ.get("RMM_TEST_CACHE", Path.home() / ".cache" / "rmm-tray-tests"))
     return starter.assemble(cache / starter.MODEL_NAME)
+
+
+@pytest.fixture(scope="module")
+def screen() -> Iterator[Any]:
+    """A private X screen (Xvfb, a session bus, a window manager) shared by one
+    module's desktop tests; a module that wants another kind defines its own."""
+    from desktop_helpers import Screen  # only the desktop tests need X and its helpers
+
+    s = Screen()
+    yield s
+    s.close()
 
 
 @pytest.fixture()

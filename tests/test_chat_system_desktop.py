@@ -18,12 +18,6 @@ pytestmark = [pytest.mark.desktop, pytest.mark.slow]
 SHOTS = os.environ.get("RMM_SCREENSHOTS")
 
 
-@pytest.fixture()
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 
 def header(app: RunningApp, **want: object) -> dict:

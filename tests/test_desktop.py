@@ -17,12 +17,6 @@ from desktop_helpers import RunningApp, Screen, wait_for
 pytestmark = pytest.mark.desktop
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture()
 def start(screen: Screen, home_with_model: Path):

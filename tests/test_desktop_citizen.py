@@ -23,12 +23,6 @@ pytestmark = pytest.mark.desktop
 SHOTS = os.environ.get("RMM_SCREENSHOTS")
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 class App(RunningApp):
     """RunningApp with a chosen environment (a PATH without xdg-open)."""

@@ -21,12 +21,6 @@ CARD = "Tiny chat is Gemma 3 270M served by the test hub, small enough to downlo
 RATE = 40_000_000
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture()
 def hub(starter_model: Path):

@@ -19,12 +19,6 @@ pytestmark = [pytest.mark.desktop, pytest.mark.slow]
 SHOTS = os.environ.get("RMM_SCREENSHOTS")
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture()
 def start(screen: Screen, home_with_model: Path):

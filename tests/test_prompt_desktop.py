@@ -39,12 +39,6 @@ RECORDER = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture()
 def home(home_with_model: Path) -> Path:

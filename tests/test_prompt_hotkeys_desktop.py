@@ -26,12 +26,6 @@ SHOUT = ('description = "Say it louder"\nhotkey = "<ctrl>+<alt>+u"\nrun_immediat
 PASTE = 'hotkey = "<ctrl>+<alt>+k"\n[[blocks]]\nkind = "user"\ntext = "Summarize: {{clipboard}}"\n'
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 def page_call(home: Path, method: str, *args: object) -> None:
     """What the page's own button does: its call, through the core's js path."""

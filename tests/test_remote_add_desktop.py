@@ -30,12 +30,6 @@ LOCAL = "gemma-3-270m-q4_k_m.gguf"
 DRAFT = "The capital of France is"
 
 
-@pytest.fixture(scope="module")
-def screen() -> Iterator[Screen]:
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory, starter_model: Path) -> Iterator[Served]:

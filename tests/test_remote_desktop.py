@@ -19,12 +19,6 @@ from desktop_helpers import RunningApp, Screen, wait_for
 pytestmark = [pytest.mark.desktop, pytest.mark.slow, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory, starter_model: Path) -> Iterator[Served]:

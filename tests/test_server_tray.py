@@ -14,12 +14,6 @@ from desktop_helpers import RunningApp, Screen, wait_for
 pytestmark = [pytest.mark.desktop, pytest.mark.integration]
 
 
-@pytest.fixture(scope="module")
-def screen():
-    s = Screen()
-    yield s
-    s.close()
-
 
 def free_port() -> int:
     with socket.socket() as s:
