@@ -82,6 +82,7 @@ from Xlib.ext import ge, xinput, xtest
 from rmm_tray.desktop import ipc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bytecode  # noqa: E402
 from cpuwatch import CpuWatch  # noqa: E402  (bench/cpuwatch.py)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,14 +189,7 @@ class Desktop:
         # The X11 code paths are the ones measured; a Wayland hint would turn the hotkey off.
         for var in ("WAYLAND_DISPLAY", "XDG_SESSION_TYPE"):
             self.env.pop(var, None)
-        # Bytecode is cached, as a person's app has it after its first start (Python
-        # writes it beside the sources then): with PYTHONDONTWRITEBYTECODE set, as on
-        # some machines, every launch would compile the app's modules again (~0.1 s
-        # here). It is written once, before anything is timed.
-        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "rmm_tray"),
-                        str(REPO / "plugins")], env=self.env, check=True, timeout=300,
-                       stdout=subprocess.DEVNULL)
+        self.env = bytecode.cached(self.env)  # as a person's app has it after its first start
         self.x = xdisplay.Display(self.display)
         self.root = self.x.screen().root
         # A second connection hears every key press as X delivers it (XInput 2 raw
