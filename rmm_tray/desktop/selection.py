@@ -57,6 +57,11 @@ def _commands(which: str) -> list[list[str]]:
     return [c for c in out if shutil.which(c[0])]
 
 
+#: What the tools print (lower-cased) when this desktop cannot give them the selection.
+UNSUPPORTED = (b"not supported", b"not seem to support", b"without primary selection",
+               b"missing a seat", b"no such seat", b"seat has no keyboard")
+
+
 class Unsupported(Exception):
     """The desktop has no way for us to read this selection."""
 
@@ -86,9 +91,11 @@ def _read(which: str) -> tuple[str | None, bool, str]:
             cut = len(data) > MAX_BYTES
             return data[:MAX_BYTES].decode("utf-8", errors="replace"), cut, ""
         err = done.stderr.lower()
-        # wl-paste on a compositor without the primary selection protocol (or
-        # built without it): the next tool may still read it through XWayland.
-        if b"not supported" in err or b"without primary selection" in err:
+        # wl-paste on a compositor without the primary selection protocol, or one
+        # that gives it no seat (wl-clipboard 2.1 says "The compositor does not
+        # seem to support primary selection", "Missing a seat"): the next tool may
+        # still read it through XWayland.
+        if any(words in err for words in UNSUPPORTED):
             log.debug("%s: %s", cmd[0], done.stderr.decode(errors="replace").strip())
             unsupported += 1
             continue
