@@ -241,7 +241,17 @@ def test_killing_the_server_mid_reply_keeps_the_partial_reply_interrupted(
                 break
         served.proc.kill()  # mid-reply
         served.proc.wait()
-        rest, err = proc.communicate(timeout=60)
+        # The rest through the same reader: lines it has read ahead of the loop above
+        # are in its buffer (communicate() would read past them, from the pipe).
+        guard = threading.Timer(60, proc.kill)
+        guard.start()
+        try:
+            rest = proc.stdout.read()
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            proc.wait()
+        finally:
+            guard.cancel()
     finally:
         stop(served) if served.proc.poll() is None else None
     assert proc.returncode == 1
