@@ -463,20 +463,23 @@ class DesktopApp:
         held = str(on).strip().lower() in ("1", "true", "on")
         self._keys_held_until = float("inf") if held else time.monotonic() + self.HOLD_GRACE_S
 
+    def _keys_held(self) -> bool:
+        if time.monotonic() < self._keys_held_until:
+            log.debug("hotkey ignored: a recorder in the popup has the keys")
+            return True
+        return False
+
     def _unless_held(self, action: Callable[[], None]) -> Callable[[], None]:
         def fire() -> None:
-            if time.monotonic() < self._keys_held_until:
-                log.debug("hotkey ignored: a recorder in the popup has the keys")
-                return
-            action()
+            if not self._keys_held():
+                action()
         return fire
 
     def _portal_activated(self, shortcut_id: str) -> None:
         from rmm_tray.shell import portal
 
-        if time.monotonic() < self._keys_held_until:
+        if self._keys_held():
             return
-
         if shortcut_id == portal.SHORTCUT_ID:
             self.popup.command("toggle")
         elif shortcut_id.startswith(portal.PROMPT_PREFIX):
