@@ -101,7 +101,7 @@ def keep_gl_out(environ: MutableMapping[str, str] | None = None) -> bool:
         egl = ctypes.CDLL("libEGL.so.1")
     except OSError:
         return False  # no EGL here: nothing to keep out
-    env[EGL_VENDOR_DIRS] = os.devnull  # a folder with no vendor files in it
+    env[EGL_VENDOR_DIRS] = os.devnull  # a path with no vendor files under it
     try:
         # Any EGL call makes libglvnd read its vendor list: this one opens no display.
         egl.eglQueryString.restype = ctypes.c_char_p
