@@ -15,12 +15,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+_compiled = False
+
+
 def cached(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """``env`` (the process's own by default) without PYTHONDONTWRITEBYTECODE,
-    after compiling the app's modules."""
+    the app's modules compiled (once per bench process)."""
+    global _compiled
     out = dict(os.environ if env is None else env)
     out.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "rmm_tray"),
-                    str(REPO / "plugins")], env=out, check=True, timeout=300,
-                   stdout=subprocess.DEVNULL)
+    if not _compiled:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "rmm_tray"),
+                        str(REPO / "plugins")], env=out, check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)
+        _compiled = True
     return out

@@ -22,8 +22,8 @@ Rows, for jsonl and sqlite:
 The history is written straight in each backend's storage format (200,000 fsynced
 appends would take longer than the rest together); the backends then read it as
 they read their own. The CPU share other processes took during the run is printed.
-The commands run with their bytecode cached (as an installed package has it,
-in a temporary PYTHONPYCACHEPREFIX) after one warm-up run.
+The commands run with the app's bytecode cached, as a person's app has it after
+its first start (bench/bytecode.py), after one warm-up run.
 `--quick` makes 1,000 chats (the README figures are the full size).
 """
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sqlite3
 import statistics
@@ -44,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bytecode  # noqa: E402  (bench/bytecode.py)
 from cpuwatch import CpuWatch  # noqa: E402
 
 from rmm_tray import ChatMessage  # noqa: E402
@@ -137,11 +137,9 @@ def timed(fn: Any) -> tuple[float, Any]:
 
 
 def command(home: Path, *args: str, reps: int) -> float:
-    env = {**os.environ, "RMM_HOME": str(home), "HF_HUB_OFFLINE": "1",
-           "PYTHONPYCACHEPREFIX": str(home.parent / "pycache")}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = {**bytecode.cached(), "RMM_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-m", "rmm_tray", *args], env=env, capture_output=True,
-                   timeout=600)  # warm-up: writes the bytecode
+                   timeout=600)  # warm-up: the files the command reads are in the page cache
     times: list[float] = []
     for _ in range(reps):
         if times and times[0] > 5:
